@@ -1,0 +1,360 @@
+/* io.c: the client connection: bounded line reads with a timer, buffered
+ * writes, and messages sent as dot-stuffed CRLF text. */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+#define INBUF	4096
+
+struct msgout {
+	int	 bol;		/* at the beginning of a line */
+	int	 lastcr;	/* last octet sent was CR */
+	off_t	 linelen;	/* octets of the current line so far */
+	int	 inbody;	/* past the header (TOP counting) */
+	long	 lines;		/* body lines still to send, -1 for all */
+};
+
+static int	io_wait(int, short, int);
+static int	io_fill(int);
+static int	msg_chunk(struct msgout *, const char *, size_t);
+static int	msg_eol(struct msgout *);
+
+static int	 in_fd = 0, out_fd = 1;
+static char	 inbuf[INBUF];
+static size_t	 in_start, in_end;
+static char	 outbuf[IO_OUTBUF];
+static size_t	 out_len;
+static uint64_t	 sent;
+static int	 out_timeout = DEF_TIMEOUT;
+static int	 out_failed;
+
+void
+io_init(int in, int out)
+{
+	in_fd = in;
+	out_fd = out;
+	in_start = in_end = out_len = 0;
+	sent = 0;
+	out_failed = 0;
+}
+
+/* Wait for fd to be ready; 0 ready, IO_TIMEOUT or IO_ERROR. */
+static int
+io_wait(int fd, short events, int timeout)
+{
+	struct pollfd	pfd;
+	int		n;
+
+	pfd.fd = fd;
+	pfd.events = events;
+	for (;;) {
+		n = poll(&pfd, 1, timeout * 1000);
+		if (n > 0) {
+			return 0;
+		}
+		if (n == 0) {
+			return IO_TIMEOUT;
+		}
+		if (errno != EINTR) {
+			return IO_ERROR;
+		}
+	}
+}
+
+/* Read more input after in_end; octets read or an IO_ code. */
+static int
+io_fill(int timeout)
+{
+	ssize_t	n;
+	int	r;
+
+	if (in_start > 0) {
+		memmove(inbuf, inbuf + in_start, in_end - in_start);
+		in_end -= in_start;
+		in_start = 0;
+	}
+	if (in_end == sizeof(inbuf)) {
+		in_start = in_end = 0;	/* only ever full inside a long line */
+	}
+	if ((r = io_wait(in_fd, POLLIN, timeout)) != 0) {
+		return r;
+	}
+	do {
+		n = read(in_fd, inbuf + in_end, sizeof(inbuf) - in_end);
+	} while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		return IO_EOF;
+	}
+	if (n == -1) {
+		return IO_ERROR;
+	}
+	in_end += (size_t)n;
+	return (int)n;
+}
+
+int
+io_getline(char *buf, size_t bufsize, size_t max, int timeout)
+{
+	size_t	 len = 0, n;
+	char	*lf;
+	int	 r, toolong = 0, nul = 0;
+
+	out_timeout = timeout;
+	for (;;) {
+		n = in_end - in_start;
+		lf = memchr(inbuf + in_start, '\n', n);
+		if (lf != NULL) {
+			n = (size_t)(lf - (inbuf + in_start)) + 1;
+		}
+		if (!toolong && len + n <= max && len + n < bufsize) {
+			memcpy(buf + len, inbuf + in_start, n);
+			len += n;
+			if (memchr(inbuf + in_start, '\0', n) != NULL) {
+				nul = 1;
+			}
+		} else {
+			toolong = 1;	/* keep reading to LF, keep nothing */
+		}
+		in_start += n;
+		if (lf != NULL) {
+			break;
+		}
+		if (io_flush() == -1) {
+			return IO_ERROR;
+		}
+		if ((r = io_fill(timeout)) < 0) {
+			return r;
+		}
+	}
+	if (toolong) {
+		return IO_TOOLONG;
+	}
+	if (nul) {
+		return IO_NUL;
+	}
+	len--;				/* the LF */
+	if (len > 0 && buf[len - 1] == '\r') {
+		len--;
+	}
+	buf[len] = '\0';
+	return (int)len;
+}
+
+int
+io_pending(void)
+{
+	return memchr(inbuf + in_start, '\n', in_end - in_start) != NULL;
+}
+
+void
+io_write(const void *p, size_t n)
+{
+	const char	*s = p;
+	size_t		 k;
+
+	while (n > 0) {
+		if (out_len == sizeof(outbuf) && io_flush() == -1) {
+			return;
+		}
+		k = sizeof(outbuf) - out_len;
+		if (k > n) {
+			k = n;
+		}
+		memcpy(outbuf + out_len, s, k);
+		out_len += k;
+		s += k;
+		n -= k;
+	}
+}
+
+void
+io_puts(const char *s)
+{
+	io_write(s, strlen(s));
+}
+
+void
+io_printf(const char *fmt, ...)
+{
+	char	line[CMD_LINE_MAX * 4];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		fatalx("response too long");
+	}
+	io_write(line, (size_t)n);
+}
+
+int
+io_flush(void)
+{
+	size_t	off = 0;
+	ssize_t	n;
+
+	if (out_failed) {
+		out_len = 0;
+		return -1;
+	}
+	while (off < out_len) {
+		if (io_wait(out_fd, POLLOUT, out_timeout) != 0) {
+			out_failed = 1;
+			break;
+		}
+		n = write(out_fd, outbuf + off, out_len - off);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN)) {
+			continue;
+		}
+		if (n <= 0) {
+			out_failed = 1;
+			break;
+		}
+		off += (size_t)n;
+		sent += (uint64_t)n;
+	}
+	out_len = 0;
+	return out_failed ? -1 : 0;
+}
+
+uint64_t
+io_sent(void)
+{
+	return sent + out_len;
+}
+
+/* End a line: CR if the file had none, then LF. 1 when TOP is done. */
+static int
+msg_eol(struct msgout *mo)
+{
+	int	empty = mo->linelen == 0 || (mo->linelen == 1 && mo->lastcr);
+
+	io_write(mo->lastcr ? "\n" : "\r\n", mo->lastcr ? 1 : 2);
+	mo->bol = 1;
+	mo->lastcr = 0;
+	mo->linelen = 0;
+	if (mo->inbody && mo->lines > 0) {
+		mo->lines--;
+	}
+	if (!mo->inbody && empty) {
+		mo->inbody = 1;
+	}
+	return mo->inbody && mo->lines == 0;
+}
+
+/* Send one chunk of a message; 1 when TOP has sent all it should. */
+static int
+msg_chunk(struct msgout *mo, const char *p, size_t n)
+{
+	const char	*lf;
+	size_t		 k;
+
+	while (n > 0) {
+		if (mo->bol && p[0] == '.') {
+			io_write(".", 1);	/* RFC 1939 3: byte-stuff */
+		}
+		mo->bol = 0;
+		lf = memchr(p, '\n', n);
+		k = lf != NULL ? (size_t)(lf - p) : n;
+		if (k > 0) {
+			io_write(p, k);
+			mo->lastcr = p[k - 1] == '\r';
+			mo->linelen += (off_t)k;
+		}
+		if (lf == NULL) {
+			return 0;
+		}
+		p += k + 1;
+		n -= k + 1;
+		if (msg_eol(mo)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int
+io_send_msg(int fd, off_t off, off_t len, long lines)
+{
+	static char	buf[IO_CHUNK];
+	struct msgout	mo = { 1, 0, 0, 0, lines };
+	ssize_t		n;
+	size_t		want;
+
+	if (lines == 0) {
+		mo.lines = 0;
+	} else if (lines < 0) {
+		mo.lines = -1;
+	}
+	while (len > 0) {
+		want = len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf);
+		n = pread(fd, buf, want, off);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			log_warn("read of message at offset %lld",
+			    (long long)off);
+			return -1;
+		}
+		if (msg_chunk(&mo, buf, (size_t)n)) {
+			break;
+		}
+		off += n;
+		len -= n;
+	}
+	if (!mo.bol) {
+		msg_eol(&mo);		/* the last line had no LF */
+	}
+	io_write(".\r\n", 3);
+	return 0;
+}
+
+void
+sizer_init(struct sizer *sz)
+{
+	sz->size = 0;
+	sz->lastcr = 0;
+	sz->lastlf = 1;
+}
+
+void
+sizer_feed(struct sizer *sz, const char *p, size_t n)
+{
+	const char	*end = p + n, *lf;
+
+	if (n == 0) {
+		return;
+	}
+	sz->size += n;
+	while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (!(lf == p ? sz->lastcr : lf[-1] == '\r')) {
+			sz->size++;	/* the CR io_send_msg adds */
+		}
+		p = lf + 1;
+		sz->lastcr = 0;
+		if (p == end) {
+			break;
+		}
+	}
+	sz->lastcr = end[-1] == '\r';
+	sz->lastlf = end[-1] == '\n';
+}
+
+uint64_t
+sizer_end(const struct sizer *sz)
+{
+	/* An unterminated last line is sent with a CRLF after it. */
+	if (!sz->lastlf) {
+		return sz->size + (sz->lastcr ? 1 : 2);
+	}
+	return sz->size;
+}

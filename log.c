@@ -1,0 +1,182 @@
+/* log.c: log lines to syslog (facility mail) or stderr, naming user and peer. */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+#define REMOTE_MAX	64
+
+static void	log_emit(int, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+static int	remote_from_socket(int);
+static void	remote_from_env(void);
+
+static enum log_dest	dest = LOG_TO_SYSLOG;
+static char		remote[REMOTE_MAX] = "unknown";
+static char		user[USER_MAX + 1];
+
+void
+log_init(enum log_dest d)
+{
+	dest = d;
+	if (dest == LOG_TO_SYSLOG) {
+		openlog(LOG_IDENT, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	}
+}
+
+void
+log_find_remote(int fd)
+{
+	if (remote_from_socket(fd) == -1) {
+		remote_from_env();
+	}
+}
+
+static int
+remote_from_socket(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const void		*a;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
+		return -1;
+	}
+	if (ss.ss_family == AF_INET) {
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	} else if (ss.ss_family == AF_INET6) {
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	} else {
+		return -1;
+	}
+	if (inet_ntop(ss.ss_family, a, remote, sizeof(remote)) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
+static void
+remote_from_env(void)
+{
+	static const char *const vars[] = { "REMOTE_HOST", "TCPREMOTEIP" };
+	const char	*v;
+	size_t		 i, j;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((v = getenv(vars[i])) == NULL || *v == '\0' ||
+		    strlen(v) >= sizeof(remote)) {
+			continue;
+		}
+		/* The environment is the launcher's, but keep the log clean. */
+		for (j = 0; v[j] != '\0'; j++) {
+			remote[j] = (v[j] > 0x20 && v[j] < 0x7f) ? v[j] : '?';
+		}
+		remote[j] = '\0';
+		return;
+	}
+	strcpy(remote, isatty(0) ? "tty" : "local");
+}
+
+const char *
+log_remote(void)
+{
+	return remote;
+}
+
+void
+log_set_user(const char *u)
+{
+	size_t	i;
+
+	user[0] = '\0';
+	if (u == NULL) {
+		return;
+	}
+	/* A user name comes from the client: keep it printable and short. */
+	for (i = 0; u[i] != '\0' && i < USER_MAX; i++) {
+		user[i] = (u[i] > 0x20 && u[i] < 0x7f) ? u[i] : '?';
+	}
+	user[i] = '\0';
+}
+
+static void
+log_emit(int pri, const char *suffix, const char *fmt, va_list ap)
+{
+	char	msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (dest == LOG_TO_STDERR) {
+		fprintf(stderr, "pop3d[%ld]: %s%s%s remote=%s%s%s\n",
+		    (long)getpid(), msg, suffix[0] ? ": " : "", suffix,
+		    remote, user[0] ? " user=" : "", user);
+		fflush(stderr);
+	} else {
+		syslog(pri, "%s%s%s remote=%s%s%s", msg, suffix[0] ? ": " : "",
+		    suffix, remote, user[0] ? " user=" : "", user);
+	}
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_INFO, "", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, "", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_WARNING, strerror(saved), fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_emit(LOG_ERR, "", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	log_emit(LOG_ERR, strerror(saved), fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,265 @@
+/* maildir.c: the Maildir backend: messages in new/ and cur/, UIDL = base
+ * name, deletions unlinked in UPDATE, retrieved new mail moved to cur/. */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+/* The info a message gets when pop3d moves it from new/ to cur/: seen. */
+#define INFO_SEEN	":2,S"
+#define NAME_MAX_LEN	255
+
+static enum md_status maildir_scan(struct maildrop *);
+static int	maildir_open_msg(struct maildrop *, size_t, off_t *, off_t *);
+static void	maildir_close_msg(struct maildrop *, int);
+static enum md_status maildir_update(struct maildrop *);
+static enum md_status maildir_recover(struct maildrop *);
+static enum md_status scan_dir(struct maildrop *, int, const char *,
+		    size_t *);
+static int	add_file(struct maildrop *, int, const char *, const char *,
+		    size_t *);
+static int	msg_size(int, struct msg *);
+static void	set_uidl(struct msg *, const char *);
+static int	by_name(const void *, const void *);
+static int	sync_dirs(struct maildrop *);
+
+const struct backend maildir_backend = {
+	"maildir", maildir_scan, maildir_open_msg, maildir_close_msg,
+	maildir_update, maildir_recover
+};
+
+/* Maildir leaves nothing half done: each unlink or rename is whole. */
+static enum md_status
+maildir_recover(struct maildrop *md)
+{
+	(void)md;
+	return MD_OK;
+}
+
+/* The base name (before ':') if it is a valid UIDL, else a hash of it. */
+static void
+set_uidl(struct msg *m, const char *name)
+{
+	unsigned char	sum[UIDL_HASH_HEX / 2];
+	size_t		n = strcspn(name, ":"), i;
+
+	for (i = 0; i < n && name[i] > 0x20 && name[i] < 0x7f; i++) {
+		continue;
+	}
+	if (i == n && n > 0 && n <= UIDL_MAX) {
+		memcpy(m->uidl, name, n);
+		m->uidl[n] = '\0';
+		return;
+	}
+	crypto_generichash(sum, sizeof(sum), (const unsigned char *)name, n,
+	    NULL, 0);
+	sodium_bin2hex(m->uidl, sizeof(m->uidl), sum, sizeof(sum));
+}
+
+/* Octets of the file as sent with CRLF line ends. */
+static int
+msg_size(int fd, struct msg *m)
+{
+	char		*buf = xcalloc(1, IO_CHUNK);
+	struct sizer	 sz;
+	ssize_t		 n;
+
+	sizer_init(&sz);
+	while ((n = read(fd, buf, IO_CHUNK)) != 0) {
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1) {
+			free(buf);
+			return -1;
+		}
+		sizer_feed(&sz, buf, (size_t)n);
+	}
+	free(buf);
+	m->size = sizer_end(&sz);
+	return 0;
+}
+
+/* Add dir/name as a message; -1 only on a hard error. */
+static int
+add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
+    size_t *cap)
+{
+	char		 rel[NAME_MAX_LEN + 8];
+	struct stat	 st;
+	struct msg	*m;
+	int		 fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1) {
+		/* Gone meanwhile (another client took it), or a symlink. */
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	if ((m = maildrop_add(md, cap)) == NULL) {
+		close(fd);
+		log_warnx("%s: more than %d messages", md->path,
+		    MAILDROP_MSGS_MAX);
+		return -1;
+	}
+	snprintf(rel, sizeof(rel), "%s/%s", dir, name);
+	m->name = xstrdup(rel);
+	m->len = st.st_size;
+	set_uidl(m, name);
+	if (msg_size(fd, m) == -1) {
+		log_warn("read %s/%s", md->path, rel);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static enum md_status
+scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 dfd, r = 0;
+
+	dfd = openat(root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		log_warn("%s/%s", md->path, dir);
+		if (dfd != -1) {
+			close(dfd);
+		}
+		return MD_PERM;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    strlen(de->d_name) > NAME_MAX_LEN) {
+			continue;
+		}
+		r = add_file(md, dfd, dir, de->d_name, cap);
+	}
+	closedir(d);
+	return r == 0 ? MD_OK : MD_TEMP;
+}
+
+/* Messages in the order of their names: delivery time comes first. */
+static int
+by_name(const void *a, const void *b)
+{
+	const struct msg	*x = a, *y = b;
+
+	return strcmp(x->name + 4, y->name + 4);
+}
+
+static enum md_status
+maildir_scan(struct maildrop *md)
+{
+	enum md_status	r;
+	size_t		cap = 0;
+	int		root;
+
+	root = open(md->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root == -1) {
+		log_warn("open %s", md->path);
+		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ?
+		    MD_PERM : MD_TEMP;
+	}
+	if ((r = scan_dir(md, root, "cur", &cap)) == MD_OK) {
+		r = scan_dir(md, root, "new", &cap);
+	}
+	md->fd = root;
+	if (r == MD_OK && md->nmsgs > 0) {
+		qsort(md->msgs, md->nmsgs, sizeof(*md->msgs), by_name);
+	}
+	return r;
+}
+
+static int
+maildir_open_msg(struct maildrop *md, size_t i, off_t *off, off_t *len)
+{
+	int	fd;
+
+	fd = openat(md->fd, md->msgs[i].name, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		log_warn("open %s/%s", md->path, md->msgs[i].name);
+		return -1;
+	}
+	*off = 0;
+	*len = md->msgs[i].len;
+	return fd;
+}
+
+static void
+maildir_close_msg(struct maildrop *md, int fd)
+{
+	(void)md;
+	close(fd);
+}
+
+static int
+sync_dirs(struct maildrop *md)
+{
+	static const char *const dirs[] = { "cur", "new" };
+	size_t	i;
+	int	fd, r = 0;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		fd = openat(md->fd, dirs[i], O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC);
+		if (fd == -1 || fsync(fd) == -1) {
+			log_warn("fsync %s/%s", md->path, dirs[i]);
+			r = -1;
+		}
+		if (fd != -1) {
+			close(fd);
+		}
+	}
+	return r;
+}
+
+/* Unlink each deleted message; move each retrieved one from new/ to
+ * cur/ as seen.  Every step is one atomic name change, so a crash leaves
+ * each message wholly in place or wholly done. */
+static enum md_status
+maildir_update(struct maildrop *md)
+{
+	char		 to[NAME_MAX_LEN + 16];
+	struct msg	*m;
+	size_t		 i;
+	int		 failed = 0;
+
+	for (i = 0; i < md->nmsgs; i++) {
+		m = &md->msgs[i];
+		if (m->deleted) {
+			if (unlinkat(md->fd, m->name, 0) == -1 &&
+			    errno != ENOENT) {
+				log_warn("unlink %s/%s", md->path, m->name);
+				failed = 1;
+			}
+		} else if (m->retrieved && strncmp(m->name, "new/", 4) == 0 &&
+		    strchr(m->name, ':') == NULL) {
+			snprintf(to, sizeof(to), "cur/%s%s", m->name + 4,
+			    INFO_SEEN);
+			if (renameat(md->fd, m->name, md->fd, to) == -1 &&
+			    errno != ENOENT) {
+				log_warn("rename %s/%s", md->path, m->name);
+			}
+		}
+	}
+	if (sync_dirs(md) == -1) {
+		failed = 1;
+	}
+	return failed ? MD_TEMP : MD_OK;
+}

@@ -1,0 +1,90 @@
+/* params.h: every limit, default and tunable of pop3d, each with its reason. */
+#ifndef POP3D_PARAMS_H
+#define POP3D_PARAMS_H
+
+#define POP3D_VERSION		"0.1.0"
+#define POP3D_IMPLEMENTATION	"pop3d-" POP3D_VERSION
+
+/* Default files and locations (pop3d(8), pop3d.passwd(5)). */
+#define DEF_PASSWD_FILE		"/etc/pop3d/passwd"
+#define DEF_MAILDROP		"mbox:/var/mail/%u"
+#define LOG_IDENT		"pop3d"
+
+/* RFC 1939 3: the autologout timer is at least 10 minutes after login. */
+#define DEF_TIMEOUT		600
+#define MIN_TIMEOUT		1
+#define MAX_TIMEOUT		86400
+/* Before login a client has no business idling: a short timer frees the slot. */
+#define DEF_LOGIN_TIMEOUT	60
+
+/* RFC 2449 4: a command line is at most 255 octets including the CRLF. */
+#define CMD_LINE_MAX		255
+/* RFC 2449 4: a command keyword is 3 or 4 characters, an argument at most 40. */
+#define CMD_ARG_MAX		40
+/* RFC 5034 4: an AUTH continuation line may be longer than a command; base64
+ * of user, authzid and a password of PASS_MAX, with room to spare. */
+#define AUTH_LINE_MAX		1024
+
+/* Longest user name we look up; passwd-file users are short words. */
+#define USER_MAX		64
+/* Passwords longer than this are refused before hashing, so that no client
+ * can make one verification cost more than any other. */
+#define PASS_MAX		256
+
+/* Failed logins: each answered after a floor delay, the connection closed
+ * after this many, so that one connection cannot run a dictionary. */
+#define AUTH_FAIL_MAX		3
+#define AUTH_FAIL_DELAY_MS	2000
+/* Every verification, good or bad, takes at least this long, so that the
+ * reply time does not tell a known user from an unknown one. */
+#define AUTH_FLOOR_MS		250
+/* --fail-delay may lower the delay (tests, benchmarks) or raise it this far. */
+#define AUTH_FAIL_DELAY_MAX_MS	60000
+
+/* Password file: one entry a line, fields separated by ':'. */
+#define PASSWD_LINE_MAX		4096
+#define PASSWD_SIZE_MAX		(64L * 1024 * 1024)
+
+/* UIDL: RFC 1939 7 allows 1 to 70 characters in 0x21-0x7E. */
+#define UIDL_MAX		70
+/* A content UIDL is this many hex digits of a BLAKE2b hash (128 bits). */
+#define UIDL_HASH_HEX		32
+/* Only this much of a message's header section feeds its content UIDL. */
+#define UIDL_HEADER_MAX		(64 * 1024)
+
+/* Caps on a maildrop, so a session's memory stays bounded. */
+#define MAILDROP_MSGS_MAX	1000000
+#define MAILDROP_SIZE_MAX	((long long)64 * 1024 * 1024 * 1024)
+#define LOCATION_MAX		4096
+
+/* mbox locking (Debian policy 11.6): dotlock and fcntl, both retried. */
+#define LOCK_TRIES		30
+#define LOCK_RETRY_MS		500
+/* A dotlock older than this is stale (liblockfile and procmail use 5 min). */
+#define DOTLOCK_STALE_SECS	300
+
+/* I/O chunk for reading mail and for the output buffer. */
+#define IO_CHUNK		(64 * 1024)
+#define IO_OUTBUF		(16 * 1024)
+
+/* Argon2id cost for --hash: libsodium's interactive limits by default. */
+#define HASH_OPS_MIN		1ULL
+#define HASH_MEM_MIN_KIB	8ULL
+/* 4 GiB: more than any host this daemon is meant for should spend. */
+#define HASH_MEM_MAX_KIB	(4ULL * 1024 * 1024)
+
+/* --hash-mem counts KiB (as argon2's m= does); libsodium wants octets. */
+#define HASH_MEM_UNIT		1024ULL
+
+/* auth.c names a scheme ({TAG} or $id$) in messages only when it is this
+ * short and made of name characters, so that a plaintext password which
+ * happens to start with '{' or '$' is never printed. */
+#define SCHEME_NAME_MAX		32
+/* auth.c writes its stand-in hash for unknown users in the layout that
+ * crypto_pwhash_str writes: Argon2 version 1.3 (19), one lane, a 32-octet
+ * tag, so that verifying against it costs what verifying a real one does. */
+#define DUMMY_ARGON2_VERSION	19
+#define DUMMY_ARGON2_LANES	1
+#define DUMMY_HASH_BYTES	32
+
+#endif

@@ -1,0 +1,173 @@
+/* pop3d.h: types and interfaces shared between pop3d's modules. */
+#ifndef POP3D_H
+#define POP3D_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "params.h"
+
+/* ---- log.c: the one place that writes log lines ---- */
+
+enum log_dest { LOG_TO_SYSLOG, LOG_TO_STDERR };
+
+/* Open the log; nothing is ever written to fd 2 unless dest is stderr. */
+void	 log_init(enum log_dest);
+/* Find the client's address: socket on fd 0, else REMOTE_HOST/TCPREMOTEIP. */
+void	 log_find_remote(int);
+const char *log_remote(void);
+/* Name the user in every later line (NULL forgets it). */
+void	 log_set_user(const char *);
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* As log_warnx, with ": strerror(errno)" appended. */
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* Log and exit 1: for states a session cannot go on from. */
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- io.c: bounded line reader with timer, buffered writer ---- */
+
+#define IO_EOF		(-1)	/* peer closed */
+#define IO_TIMEOUT	(-2)	/* no complete line within the timeout */
+#define IO_ERROR	(-3)	/* read or write failed */
+#define IO_TOOLONG	(-4)	/* line over the limit; discarded up to LF */
+#define IO_NUL		(-5)	/* line held a NUL byte; discarded */
+
+void	 io_init(int, int);
+/* Read one line without its CRLF or LF into buf (NUL-terminated); the
+ * line with its CRLF may be at most max octets.  Returns the length or an
+ * IO_ code; waits at most timeout seconds for the rest of the line. */
+int	 io_getline(char *, size_t, size_t, int);
+void	 io_write(const void *, size_t);
+void	 io_puts(const char *);
+void	 io_printf(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* Write out what is buffered; -1 on error.  Octets written so far. */
+int	 io_flush(void);
+uint64_t io_sent(void);
+/* Nonzero when a further client line is already buffered (pipelining). */
+int	 io_pending(void);
+
+/* Send octets [off, off+len) of fd as a multi-line response body:
+ * CRLF line ends, dot-stuffed, ended by ".".  With lines >= 0, send the
+ * header, the empty line and at most that many body lines (TOP).
+ * Returns 0, or -1 with the error logged (the response is then cut). */
+int	 io_send_msg(int, off_t, off_t, long);
+
+/* ---- util.c: checked numbers ---- */
+
+/* Parse a whole decimal string in [min, max]; -1 on any junk or overflow. */
+int	 parse_ulong(const char *, unsigned long, unsigned long,
+	    unsigned long *);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+/* ms since an arbitrary start, from the monotonic clock. */
+uint64_t now_ms(void);
+void	 sleep_ms(unsigned long);
+
+/* ---- auth.c: password file and credentials ---- */
+
+enum auth_verdict { AUTH_OK, AUTH_FAIL, AUTH_TEMP };
+
+struct auth_user {
+	char	*user;		/* as given by the client */
+	int	 has_uid;	/* the entry named a uid */
+	uid_t	 uid;
+	gid_t	 gid;
+	char	*home;		/* NULL if none */
+	char	*mail;		/* mail= or userdb_mail=, NULL if none */
+};
+
+/* Check user and password against the password file.  Costs the same for
+ * unknown users.  On AUTH_OK fills *au (free with auth_user_free). */
+enum auth_verdict auth_check(const char *, const char *, const char *,
+	    struct auth_user *);
+void	 auth_user_free(struct auth_user *);
+/* As root: switch to au's uid, gid and groups for good; refuses uid 0 and
+ * entries without a uid.  As another user: stay.  -1 on failure (logged). */
+int	 auth_become(const struct auth_user *);
+/* --hash: read a password from stdin, print its hash; exit status. */
+int	 auth_hash_main(unsigned long long, size_t);
+/* --check: validate every entry; problems to stdout; number of problems. */
+int	 auth_check_file(const char *, const char *);
+
+/* ---- maildrop.c: locations, locking, backends, UPDATE ---- */
+
+enum md_status { MD_OK, MD_INUSE, MD_TEMP, MD_PERM };
+
+struct msg {
+	off_t	 from;		/* mbox: offset of the From_ line */
+	off_t	 off;		/* mbox: first octet after the From_ line */
+	off_t	 len;		/* octets in the file (mbox) or file size */
+	uint64_t size;		/* octets as sent, CRLF line ends */
+	char	*name;		/* maildir: "new/..." or "cur/..." */
+	char	 uidl[UIDL_MAX + 1];
+	unsigned deleted:1;
+	unsigned retrieved:1;
+};
+
+struct maildrop;
+
+struct backend {
+	const char *name;
+	/* Fill md->msgs; MD_PERM for a malformed maildrop (logged). */
+	enum md_status (*scan)(struct maildrop *);
+	/* Open message i: fd, offset and length in it; -1 logged. */
+	int	(*open_msg)(struct maildrop *, size_t, off_t *, off_t *);
+	void	(*close_msg)(struct maildrop *, int);
+	/* Remove the deleted messages durably; MD_OK or MD_TEMP. */
+	enum md_status (*update)(struct maildrop *);
+	/* Finish what a killed UPDATE left; MD_OK, MD_TEMP or MD_PERM. */
+	enum md_status (*recover)(struct maildrop *);
+};
+
+struct maildrop {
+	const struct backend *be;
+	char	*path;		/* mbox file or Maildir directory */
+	int	 fd;		/* mbox: the mailbox, -1 if missing */
+	int	 lockfd;	/* session lock (flock) */
+	dev_t	 dev;
+	ino_t	 ino;
+	off_t	 scanned;	/* mbox: octets scanned at login */
+	struct msg *msgs;
+	size_t	 nmsgs;
+	uint64_t total;		/* sum of sizes */
+};
+
+extern const struct backend mbox_backend;
+extern const struct backend maildir_backend;
+
+/* Expand a location (mbox:P, maildir:P or P) for user and home into
+ * a malloc'd path; *be gets the backend.  NULL with *err set on failure. */
+char	*maildrop_expand(const char *, const char *, const char *,
+	    const struct backend **, const char **);
+/* Lock and scan a maildrop; on MD_OK the session owns md. */
+enum md_status maildrop_open(struct maildrop *, const char *,
+	    const struct backend *);
+enum md_status maildrop_update(struct maildrop *);
+void	 maildrop_close(struct maildrop *);
+/* Give every message a unique UIDL (dedupe, fallbacks); called by scans. */
+void	 maildrop_fix_uidls(struct maildrop *);
+/* Append a message slot; NULL past MAILDROP_MSGS_MAX. */
+struct msg *maildrop_add(struct maildrop *, size_t *);
+
+/* mbox.c helpers exported for maildrop.c and the tests. */
+/* Take and drop the MDA locks (fcntl and PATH.lock) on md. */
+enum md_status mbox_lock(struct maildrop *);
+void	 mbox_unlock(struct maildrop *);
+
+/* Size as sent with CRLF, and content UIDL helpers (msgscan.c). */
+struct sizer {
+	uint64_t size;		/* octets so far, as sent */
+	int	 lastcr;	/* last octet seen was CR */
+	int	 lastlf;	/* last octet seen was LF (or nothing seen) */
+};
+void	 sizer_init(struct sizer *);
+void	 sizer_feed(struct sizer *, const char *, size_t);
+uint64_t sizer_end(const struct sizer *);
+
+#endif

@@ -1,0 +1,37 @@
+#!/bin/sh
+# tests/deps.sh: make sure the Debian packages a make target needs are
+# installed.  As root it installs what is missing; otherwise it prints the
+# exact command to run and fails.
+#   usage: tests/deps.sh build|check|demo
+set -eu
+
+build="gcc make pkg-config libsodium-dev"
+case "${1:-build}" in
+build)	pkgs="$build" ;;
+check)	pkgs="$build check python3 curl dovecot-core" ;;
+demo)	pkgs="$build python3 curl systemd" ;;
+*)	echo "usage: $0 build|check|demo" >&2; exit 2 ;;
+esac
+# Extra packages a target asks for (e.g. the integration tests' tools).
+pkgs="$pkgs ${POP3D_EXTRA_PKGS:-}"
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+	    grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "pop3d: missing Debian packages:$missing" >&2
+	echo "pop3d: install them with:  sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "pop3d: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends $missing >&2; then
+	apt-get update >&2
+	apt-get install -y --no-install-recommends $missing >&2
+fi

@@ -1,0 +1,82 @@
+/* util.c: checked number parsing, checked allocation, clocks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pop3d.h"
+
+int
+parse_ulong(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	/* strtoul accepts leading space and a sign; a POP3 number has neither. */
+	if (s[0] < '0' || s[0] > '9') {
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max) {
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(n, size)) == NULL) {
+		fatal("calloc");
+	}
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size) {
+		fatalx("allocation of %zu * %zu overflows", n, size);
+	}
+	if ((p = realloc(p, n * size)) == NULL) {
+		fatal("realloc");
+	}
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL) {
+		fatal("strdup");
+	}
+	return p;
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+sleep_ms(unsigned long ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+		continue;
+	}
+}
