@@ -297,7 +297,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (opt.hash) {
-		return auth_hash_main(opt.hash_ops, opt.hash_mem * 1024);
+		return auth_hash_main(opt.hash_ops, opt.hash_mem * HASH_MEM_UNIT);
 	}
 	if (opt.check) {
 		return auth_check_file(opt.passwd, opt.maildrop) == 0 ? 0 : 1;

@@ -90,7 +90,8 @@ void	 auth_user_free(struct auth_user *);
 /* As root: switch to au's uid, gid and groups for good; refuses uid 0 and
  * entries without a uid.  As another user: stay.  -1 on failure (logged). */
 int	 auth_become(const struct auth_user *);
-/* --hash: read a password from stdin, print its hash; exit status. */
+/* --hash: read a password from stdin, print its hash made with ops passes
+ * and mem octets (0: libsodium's interactive limits); exit status. */
 int	 auth_hash_main(unsigned long long, size_t);
 /* --check: validate every entry; problems to stdout; number of problems. */
 int	 auth_check_file(const char *, const char *);
