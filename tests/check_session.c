@@ -53,7 +53,7 @@ struct sess {
 
 static char	dir[] = "/tmp/pop3d-session.XXXXXX";
 static char	passwd[PATHLEN], mbox[PATHLEN], logpath[PATHLEN];
-static char	owner[64];	/* "uid:gid" when root, else "" */
+static char	owner[64];	/* "uid:gid" when root, else ":" */
 
 static void
 put_file(const char *path, const char *data, size_t n)
@@ -117,7 +117,7 @@ setup(void)
 	snprintf(passwd, sizeof(passwd), "%s/passwd", dir);
 	snprintf(mbox, sizeof(mbox), "%s/alice.mbox", dir);
 	snprintf(logpath, sizeof(logpath), "%s/log", dir);
-	owner[0] = '\0';
+	strcpy(owner, ":");
 	if (geteuid() == 0) {
 		/* Root never opens a maildrop: the users are nobody. */
 		ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
@@ -133,7 +133,7 @@ setup(void)
 	ck_assert_int_eq(run(cmd), 0);
 	ck_assert_ptr_nonnull(f = fopen(passwd, "w"));
 	fprintf(f, "# test users\n");
-	fprintf(f, "alice:%s:%s::%s::mail=mbox:%%h/%%u.mbox\n",
+	fprintf(f, "alice:%s:%s:Alice:%s::mail=mbox:%%h/%%u.mbox\n",
 	    hash_of("secret"), owner, dir);
 	fprintf(f, "bob:{ARGON2ID}%s:%s::%s::userdb_mail=maildir:~/bob\n",
 	    hash_of("hunter2"), owner, dir);
@@ -143,8 +143,9 @@ setup(void)
 	    owner, dir);
 	fprintf(f, "nouid:%s\n", hash_of("pw"));
 	fprintf(f, "plain:plaintext-password:%s\n", owner);
+	fprintf(f, "short:%s\n", hash_of("pw"));
 	ck_assert_int_eq(fclose(f), 0);
-	if (owner[0] != '\0') {
+	if (geteuid() == 0) {
 		snprintf(cmd, sizeof(cmd), "chown -R %s %s && chown root %s",
 		    owner, dir, passwd);
 		ck_assert_int_eq(run(cmd), 0);

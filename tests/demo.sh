@@ -17,12 +17,12 @@ trap cleanup EXIT INT TERM
 
 # A cheap hash keeps the demo quick; real deployments keep the defaults.
 hash=$(printf 'demo\n' | "$top/pop3d" --hash --hash-ops=1 --hash-mem=8192)
-owner=""
+owner=":"
 if [ "$(id -u)" -eq 0 ]; then
 	# Root never opens a maildrop: the demo user's mail belongs to nobody.
 	owner="$(id -u nobody):$(id -g nobody)"
 fi
-printf 'demo:%s:%s::Demo User:%s::mail=mbox:%s/demo.mbox\n' \
+printf 'demo:%s:%s:Demo User:%s::mail=mbox:%s/demo.mbox\n' \
     "$hash" "$owner" "$dir" "$dir" >"$dir/passwd"
 chmod 600 "$dir/passwd"
 for n in 1 2 3; do
@@ -32,15 +32,14 @@ for n in 1 2 3; do
 	    "$n" "$n"
 	printf 'Hello from the pop3d demo, message %d.\n.a line that starts with a dot\n\n' "$n"
 done >"$dir/demo.mbox"
-if [ -n "$owner" ]; then
-	chmod 711 "$dir"
+if [ "$owner" != ":" ]; then
 	chown "$owner" "$dir/demo.mbox"
 	# The session lock and dotlock are made beside the mailbox.
 	chown "$owner" "$dir"
 	chown root "$dir/passwd"
 fi
 
-systemd-socket-activate --inetd -l "127.0.0.1:$port" \
+systemd-socket-activate --accept --inetd -l "127.0.0.1:$port" \
     "$top/pop3d" -f "$dir/passwd" --log=stderr &
 launcher=$!
 sleep 1
