@@ -129,7 +129,7 @@ static void	 pw_dup(struct pwfile *, unsigned long, const char *,
 static int	 pw_find(struct pwfile *, const char *, struct pw_entry *);
 static int	 dummy_init(void);
 static enum auth_verdict pw_verify(struct pwfile *, const struct pw_entry *,
-		    const char *);
+		    const char *, const char **);
 static int	 pw_uid(const char *, uid_t *, gid_t *, int *);
 static int	 pw_gid(const char *, gid_t *);
 static int	 pw_ids(struct pwfile *, const struct pw_entry *,
@@ -620,7 +620,8 @@ dummy_init(void)
 /* Verify pass against e (NULL: no such user).  Whatever fails, one hash
  * is computed: against the stand-in when there is nothing to verify. */
 static enum auth_verdict
-pw_verify(struct pwfile *pf, const struct pw_entry *e, const char *pass)
+pw_verify(struct pwfile *pf, const struct pw_entry *e, const char *pass,
+    const char **why)
 {
 	const char	*hash = NULL;
 	enum pw_scheme	 s = SCHEME_BAD;
@@ -636,8 +637,11 @@ pw_verify(struct pwfile *pf, const struct pw_entry *e, const char *pass)
 		r = crypto_pwhash_str_verify(dummy_hash, pass,
 		    len > PASS_MAX ? PASS_MAX : len);
 		(void)r;
+		*why = e == NULL ? "unknown user" : len > PASS_MAX ?
+		    "password too long" : "unusable password entry";
 		return (AUTH_FAIL);
 	}
+	*why = "wrong password";
 	if (s == SCHEME_SCRYPT) {
 		r = crypto_pwhash_scryptsalsa208sha256_str_verify(hash, pass,
 		    len);
@@ -726,6 +730,7 @@ pw_fill(struct pwfile *pf, const struct pw_entry *e, const char *user,
 {
 	if (pw_ids(pf, e, au) == -1) {
 		memset(au, 0, sizeof(*au));
+		au->why = "unusable uid or gid";
 		return (AUTH_FAIL);
 	}
 	au->user = strdup(user);
@@ -759,7 +764,8 @@ auth_check(const char *file, const char *user, const char *pass,
 	}
 	if ((found = pw_find(&pf, user, &e)) == -1) {
 		v = AUTH_TEMP;
-	} else if ((v = pw_verify(&pf, found ? &e : NULL, pass)) == AUTH_OK) {
+	} else if ((v = pw_verify(&pf, found ? &e : NULL, pass, &au->why)) ==
+	    AUTH_OK) {
 		v = pw_fill(&pf, &e, user, au);
 	}
 	pwfile_close(&pf);

@@ -664,7 +664,8 @@ login(struct session *s, const char *user, const char *pass)
 	}
 	log_set_user(user);
 	if (v != AUTH_OK) {
-		log_info("login failed");
+		log_info("login failed: %s", au.why != NULL ? au.why :
+		    "refused");
 		nx = login_failed(s, t0);
 		log_set_user(NULL);
 		return nx;

@@ -80,6 +80,7 @@ struct auth_user {
 	gid_t	 gid;
 	char	*home;		/* NULL if none */
 	char	*mail;		/* mail= or userdb_mail=, NULL if none */
+	const char *why;	/* AUTH_FAIL: the reason, for the log only */
 };
 
 /* Check user and password against the password file.  Costs the same for

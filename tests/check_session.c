@@ -519,8 +519,11 @@ START_TEST(t_auth_failures)
 	say(&s, "USER plain\r\nPASS plaintext-password\r\n");
 	expect(&s, "+OK\r\n-ERR [AUTH] Authentication failed; closing\r\n");
 	ck_assert_int_eq(expect_end(&s), 1);
-	assert_log_has("login failed remote=local user=alice");
-	assert_log_has("login failed remote=local user=nosuchuser");
+	assert_log_has("login failed: wrong password remote=local user=alice");
+	assert_log_has("login failed: unknown user remote=local "
+	    "user=nosuchuser");
+	assert_log_has("login failed: unusable password entry remote=local "
+	    "user=plain");
 	assert_log_lacks("wrong-password");
 	assert_log_lacks("plaintext-password");
 	assert_log_lacks("$argon2id$");
