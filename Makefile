@@ -13,7 +13,7 @@ SODIUM_LIBS =	$$($(PKG_CONFIG) --libs libsodium)
 ALL_CFLAGS =	$(WARNINGS) -D_GNU_SOURCE $(SODIUM_CFLAGS) $(CFLAGS)
 
 LIBOBJS =	auth.o maildrop.o mbox.o maildir.o io.o log.o util.o
-OBJS =		pop3d.o $(LIBOBJS)
+OBJS =		pop3d.o privsep.o $(LIBOBJS)
 HDRS =		pop3d.h params.h
 CHECK_CFLAGS =	$$($(PKG_CONFIG) --cflags check)
 CHECK_LIBS =	$$($(PKG_CONFIG) --libs check)

@@ -10,7 +10,6 @@
 
 #include "pop3d.h"
 
-#define INBUF	4096
 
 struct msgout {
 	int	 bol;		/* at the beginning of a line */
@@ -26,7 +25,7 @@ static int	msg_chunk(struct msgout *, const char *, size_t);
 static int	msg_eol(struct msgout *);
 
 static int	 in_fd = 0, out_fd = 1;
-static char	 inbuf[INBUF];
+static char	 inbuf[IO_INBUF];
 static size_t	 in_start, in_end;
 static char	 outbuf[IO_OUTBUF];
 static size_t	 out_len;
@@ -144,6 +143,30 @@ io_getline(char *buf, size_t bufsize, size_t max, int timeout)
 	}
 	buf[len] = '\0';
 	return (int)len;
+}
+
+size_t
+io_take_input(char *buf, size_t size)
+{
+	size_t	n = in_end - in_start;
+
+	if (n > size) {
+		n = size;
+	}
+	memcpy(buf, inbuf + in_start, n);
+	in_start = in_end = 0;
+	return n;
+}
+
+void
+io_give_input(const char *buf, size_t n)
+{
+	if (n > sizeof(inbuf)) {
+		n = sizeof(inbuf);
+	}
+	memcpy(inbuf, buf, n);
+	in_start = 0;
+	in_end = n;
 }
 
 int

@@ -63,6 +63,13 @@
 /* A dotlock older than this is stale (liblockfile and procmail use 5 min). */
 #define DOTLOCK_STALE_SECS	300
 
+/* The unprivileged user the pre-login dialogue runs as when pop3d starts
+ * as root: its own, so that a compromised child shares nothing (nobody is
+ * shared by many daemons).  --privsep-user changes it. */
+#define PRIVSEP_USER		"pop3d"
+
+/* Client input buffered at once; also what the privsep child hands over. */
+#define IO_INBUF		4096
 /* I/O chunk for reading mail and for the output buffer. */
 #define IO_CHUNK		(64 * 1024)
 #define IO_OUTBUF		(16 * 1024)

@@ -26,7 +26,7 @@
 
 enum state { ST_AUTH, ST_TRANS };
 /* What a handler tells the loop: go on, or end the session how. */
-enum next { NX_GO, NX_QUIT, NX_DROP };
+enum next { NX_GO, NX_QUIT, NX_DROP, NX_HANDOFF };
 
 struct session;
 
@@ -43,6 +43,7 @@ struct session {
 	int		 have_user;
 	int		 plaintext_ok;
 	int		 failures;
+	int		 ps_sock;	/* privsep child: its monitor, else -1 */
 	struct maildrop	 md;
 	const char	*how;		/* how the session ended, for the log */
 };
@@ -59,6 +60,7 @@ struct options {
 	unsigned long long hash_ops;
 	size_t		 hash_mem;
 	int		 check;
+	const char	*privsep_user;
 };
 
 static void	usage(FILE *);
@@ -71,7 +73,7 @@ static const struct cmd *lookup(const struct cmd *, const char *);
 static int	split(char *, char **, int, char **);
 static enum next dispatch(struct session *, char *);
 static enum next login(struct session *, const char *, const char *);
-static enum next login_failed(struct session *, uint64_t);
+static void	serve_root(struct session *);
 static enum next open_maildrop(struct session *, struct auth_user *);
 static struct msg *msg_arg(struct session *, const char *);
 static void	reply_md_error(enum md_status);
@@ -97,7 +99,7 @@ static size_t	count_marked(const struct maildrop *, int);
 
 static struct options opt = {
 	DEF_PASSWD_FILE, DEF_MAILDROP, DEF_TIMEOUT, DEF_LOGIN_TIMEOUT, 0,
-	AUTH_FAIL_DELAY_MS, LOG_TO_SYSLOG, 0, 0, 0, 0
+	AUTH_FAIL_DELAY_MS, LOG_TO_SYSLOG, 0, 0, 0, 0, PRIVSEP_USER
 };
 
 /* RFC 1939 4 and RFC 2449 5: what each state accepts. */
@@ -142,10 +144,12 @@ usage(FILE *f)
 "      --hash-ops=N         Argon2id passes for --hash\n"
 "      --hash-mem=KIB       Argon2id memory for --hash\n"
 "      --check              check the password file and maildrops\n"
+"      --privsep-user=USER  run the pre-login dialogue as USER when root\n"
+"                           (default %s)\n"
 "  -V, --version            print the version\n"
 "  -h, --help               print this help\n",
 	    DEF_PASSWD_FILE, DEF_MAILDROP, DEF_TIMEOUT, DEF_LOGIN_TIMEOUT,
-	    AUTH_FAIL_DELAY_MS);
+	    AUTH_FAIL_DELAY_MS, PRIVSEP_USER);
 }
 
 static unsigned long
@@ -166,7 +170,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { O_LOGIN = 256, O_PLAIN, O_LOG, O_HASH, O_OPS, O_MEM, O_CHECK,
-	    O_DELAY };
+	    O_DELAY, O_PRIVSEP };
 	static const struct option longopts[] = {
 		{ "passwd", required_argument, NULL, 'f' },
 		{ "maildrop", required_argument, NULL, 'm' },
@@ -179,6 +183,7 @@ parse_options(int argc, char **argv)
 		{ "hash-ops", required_argument, NULL, O_OPS },
 		{ "hash-mem", required_argument, NULL, O_MEM },
 		{ "check", no_argument, NULL, O_CHECK },
+		{ "privsep-user", required_argument, NULL, O_PRIVSEP },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -234,6 +239,9 @@ parse_options(int argc, char **argv)
 			break;
 		case O_CHECK:
 			opt.check = 1;
+			break;
+		case O_PRIVSEP:
+			opt.privsep_user = optarg;
 			break;
 		case 'V':
 			printf("%s\n", POP3D_IMPLEMENTATION);
@@ -306,10 +314,43 @@ main(int argc, char **argv)
 	log_find_remote(0);
 	memset(&s, 0, sizeof(s));
 	s.md.fd = s.md.lockfd = -1;
+	s.ps_sock = -1;
 	s.plaintext_ok = plaintext_allowed();
 	io_init(0, 1);
-	session_run(&s);
+	if (geteuid() == 0) {
+		serve_root(&s);
+	} else {
+		io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
+		session_run(&s);
+	}
 	return s.how != NULL && strcmp(s.how, "quit") == 0 ? 0 : 1;
+}
+
+/* As root: the dialogue up to login runs in an unprivileged child; this
+ * process only verifies passwords, then becomes the user and serves. */
+static void
+serve_root(struct session *s)
+{
+	struct auth_user	au;
+	pid_t			child;
+
+	if ((child = privsep_fork(opt.privsep_user, &s->ps_sock)) == 0) {
+		io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
+		session_run(s);
+		if (s->how != NULL && strcmp(s->how, "handoff") == 0) {
+			privsep_handoff(s->ps_sock);
+		}
+		exit(s->how != NULL && strcmp(s->how, "quit") == 0 ? 0 : 1);
+	}
+	memset(&au, 0, sizeof(au));
+	privsep_monitor(s->ps_sock, child, opt.login_timeout, &au);
+	s->ps_sock = -1;
+	if (open_maildrop(s, &au) == NX_GO) {
+		session_run(s);
+	} else {
+		(void)io_flush();
+	}
+	auth_user_free(&au);
 }
 
 /* ---- the session loop ---- */
@@ -321,7 +362,6 @@ session_run(struct session *s)
 	int	n;
 	enum next nx = NX_GO;
 
-	io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
 	while (nx == NX_GO) {
 		n = io_getline(line, sizeof(line), CMD_LINE_MAX,
 		    s->state == ST_AUTH ? opt.login_timeout : opt.timeout);
@@ -343,6 +383,9 @@ session_run(struct session *s)
 	}
 	if (io_flush() == -1 && s->how == NULL) {
 		s->how = "io-error";
+	}
+	if (nx == NX_HANDOFF) {
+		return;			/* the monitor carries on */
 	}
 	if (s->state == ST_TRANS) {
 		log_info("session end: %s, retrieved %zu, deleted %zu, "
@@ -617,9 +660,9 @@ c_auth(struct session *s, int argc, char **argv, char *rest)
 	}
 	if (plain_decode(resp, user, sizeof(user), pass,
 	    sizeof(pass)) == -1) {
-		sodium_memzero(line, sizeof(line));
-		log_info("login failed: malformed AUTH PLAIN response");
-		return login_failed(s, now_ms());
+		/* Fail as an unknown user would: same work, same wait. */
+		log_info("malformed AUTH PLAIN response");
+		user[0] = pass[0] = '\0';
 	}
 	sodium_memzero(line, sizeof(line));
 	nx = login(s, user, pass);
@@ -627,51 +670,67 @@ c_auth(struct session *s, int argc, char **argv, char *rest)
 	return nx;
 }
 
-static enum next
-login_failed(struct session *s, uint64_t t0)
+enum attempt
+login_attempt(const char *user, const char *pass, struct auth_user *au,
+    int *failures)
 {
-	uint64_t	now = now_ms();
+	enum auth_verdict	v;
+	uint64_t		t0 = now_ms(), now;
 
+	memset(au, 0, sizeof(*au));
+	v = auth_check(opt.passwd, user, pass, au);
+	log_set_user(user);
+	if (v == AUTH_TEMP) {
+		log_warnx("login failed: password file unusable");
+		return ATT_TEMP;
+	}
+	if (v == AUTH_OK) {
+		now = now_ms();
+		if (now < t0 + AUTH_FLOOR_MS) {
+			sleep_ms((unsigned long)(t0 + AUTH_FLOOR_MS - now));
+		}
+		return ATT_OK;
+	}
+	log_info("login failed: %s", au->why != NULL ? au->why : "refused");
+	log_set_user(NULL);
 	/* The same wait whatever failed, counted from the attempt's start. */
+	now = now_ms();
 	if (now < t0 + opt.fail_delay) {
 		sleep_ms((unsigned long)(t0 + opt.fail_delay - now));
 	}
-	if (++s->failures >= AUTH_FAIL_MAX) {
-		io_puts("-ERR [AUTH] Authentication failed; closing\r\n");
-		s->how = "too many failed logins";
-		return NX_DROP;
-	}
-	io_puts("-ERR [AUTH] Authentication failed\r\n");
-	return NX_GO;
+	return ++*failures >= AUTH_FAIL_MAX ? ATT_LAST : ATT_FAIL;
 }
 
 static enum next
 login(struct session *s, const char *user, const char *pass)
 {
 	struct auth_user	au;
-	enum auth_verdict	v;
-	uint64_t		t0 = now_ms();
+	enum attempt		a;
 	enum next		nx;
 
-	memset(&au, 0, sizeof(au));
-	v = auth_check(opt.passwd, user, pass, &au);
-	if (v == AUTH_TEMP) {
-		log_warnx("login failed: user %.*s: password file unusable",
-		    USER_MAX, user);
+	if (s->ps_sock != -1) {
+		a = privsep_ask(s->ps_sock, user, pass);
+	} else {
+		a = login_attempt(user, pass, &au, &s->failures);
+	}
+	switch (a) {
+	case ATT_TEMP:
 		io_puts("-ERR [SYS/TEMP] Authentication unavailable\r\n");
-		s->how = "password file unusable";
+		s->how = "authentication unavailable";
 		return NX_DROP;
+	case ATT_LAST:
+		io_puts("-ERR [AUTH] Authentication failed; closing\r\n");
+		s->how = "too many failed logins";
+		return NX_DROP;
+	case ATT_FAIL:
+		io_puts("-ERR [AUTH] Authentication failed\r\n");
+		return NX_GO;
+	default:
+		break;
 	}
-	log_set_user(user);
-	if (v != AUTH_OK) {
-		log_info("login failed: %s", au.why != NULL ? au.why :
-		    "refused");
-		nx = login_failed(s, t0);
-		log_set_user(NULL);
-		return nx;
-	}
-	if (now_ms() < t0 + AUTH_FLOOR_MS) {
-		sleep_ms((unsigned long)(t0 + AUTH_FLOOR_MS - now_ms()));
+	if (s->ps_sock != -1) {
+		s->how = "handoff";
+		return NX_HANDOFF;
 	}
 	nx = open_maildrop(s, &au);
 	auth_user_free(&au);

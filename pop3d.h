@@ -57,6 +57,11 @@ int	 io_pending(void);
  * Returns 0, or -1 with the error logged (the response is then cut). */
 int	 io_send_msg(int, off_t, off_t, long);
 
+/* Take the input read but not yet used (at most size octets), and give
+ * input back to be read first: how the privsep child hands over. */
+size_t	 io_take_input(char *, size_t);
+void	 io_give_input(const char *, size_t);
+
 /* ---- util.c: checked numbers ---- */
 
 /* Parse a whole decimal string in [min, max]; -1 on any junk or overflow. */
@@ -96,6 +101,27 @@ int	 auth_become(const struct auth_user *);
 int	 auth_hash_main(unsigned long long, size_t);
 /* --check: validate every entry; problems to stdout; number of problems. */
 int	 auth_check_file(const char *, const char *);
+
+/* ---- pop3d.c and privsep.c: logins ---- */
+
+enum attempt { ATT_OK, ATT_FAIL, ATT_LAST, ATT_TEMP };
+
+/* Verify one (user, password) pair, log it, and on failure wait the
+ * failure delay and count it in *failures (ATT_LAST: the connection must
+ * close).  On ATT_OK *au is filled (free with auth_user_free). */
+enum attempt login_attempt(const char *, const char *, struct auth_user *,
+	    int *);
+/* As root: fork; the child (0 returned) runs as the privsep user, the
+ * parent gets the child's pid.  *sock is each side's end of the pair. */
+pid_t	 privsep_fork(const char *, int *);
+/* Child: have the monitor verify a pair. */
+enum attempt privsep_ask(int, const char *, const char *);
+/* Child, after ATT_OK: pass the unread input to the monitor and exit. */
+void	 privsep_handoff(int) __attribute__((noreturn));
+/* Monitor: verify what the child sends until a login succeeds (*au filled,
+ * the child's unread input given back to io); if the child ends the
+ * session first, exit as it did. */
+void	 privsep_monitor(int, pid_t, int, struct auth_user *);
 
 /* ---- maildrop.c: locations, locking, backends, UPDATE ---- */
 

@@ -718,6 +718,63 @@ START_TEST(t_root_needs_uid)
 }
 END_TEST
 
+/* The real uid of a process, from /proc; -1 if it is gone. */
+static long
+proc_uid(pid_t pid)
+{
+	char	 path[64], line[256];
+	FILE	*f;
+	long	 uid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "Uid: %ld", &uid) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return uid;
+}
+
+/* As root: before login the client talks to a child running as the
+ * privsep user; the root monitor becomes the user at login. */
+START_TEST(t_privsep)
+{
+	struct passwd	*pw;
+	char		 path[64];
+	long		 child = 0, ps_uid, nobody_uid;
+	FILE		*f;
+	struct sess	 s;
+
+	if (geteuid() != 0) {
+		return;
+	}
+	ck_assert_ptr_nonnull(pw = getpwnam("pop3d"));
+	ps_uid = (long)pw->pw_uid;
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	nobody_uid = (long)pw->pw_uid;
+	s = start();
+	expect(&s, GREETING);
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	    (long)s.pid, (long)s.pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_int_eq(fscanf(f, "%ld", &child), 1);
+	fclose(f);
+	ck_assert_int_eq(proc_uid(s.pid), 0);
+	ck_assert_int_eq(proc_uid((pid_t)child), ps_uid);
+	say(&s, "USER alice\r\nPASS secret\r\nSTAT\r\n");
+	expect(&s, "+OK\r\n" LOGGED_IN "+OK 3 164\r\n");
+	ck_assert_int_eq(proc_uid(s.pid), nobody_uid);
+	ck_assert_int_eq(proc_uid((pid_t)child), -1);
+	say(&s, "QUIT\r\n");
+	expect(&s, "+OK Bye\r\n");
+	ck_assert_int_eq(expect_end(&s), 0);
+}
+END_TEST
+
 /* Without --log=stderr not one byte goes to fd 2 (under inetd it is the
  * client). */
 START_TEST(t_no_stderr)
@@ -806,6 +863,7 @@ session_suite(void)
 	tcase_add_test(tc, t_maildir);
 	tcase_add_test(tc, t_empty_and_bad_maildrops);
 	tcase_add_test(tc, t_root_needs_uid);
+	tcase_add_test(tc, t_privsep);
 	tcase_add_test(tc, t_no_stderr);
 	tcase_add_test(tc, t_command_line);
 	tcase_add_test(tc, t_hash_logs_in);

@@ -15,6 +15,14 @@ esac
 # Extra packages a target asks for (e.g. the integration tests' tools).
 pkgs="$pkgs ${POP3D_EXTRA_PKGS:-}"
 
+# A root pop3d runs its pre-login dialogue as the user pop3d (pop3d(8),
+# INSTALL); tests and the demo run as root here, so make it if missing.
+if [ "$(id -u)" -eq 0 ] && ! getent passwd pop3d >/dev/null; then
+	echo "pop3d: adding the system user pop3d" >&2
+	useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin pop3d
+fi
+
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
