@@ -8,7 +8,7 @@ set -eu
 build="gcc make pkg-config libsodium-dev"
 case "${1:-build}" in
 build)	pkgs="$build" ;;
-check)	pkgs="$build check python3 curl dovecot-core" ;;
+check)	pkgs="$build check python3 curl systemd dovecot-core" ;;
 demo)	pkgs="$build python3 curl systemd" ;;
 *)	echo "usage: $0 build|check|demo" >&2; exit 2 ;;
 esac
