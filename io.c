@@ -248,6 +248,12 @@ io_flush(void)
 	return out_failed ? -1 : 0;
 }
 
+void
+io_add_sent(uint64_t n)
+{
+	sent += n;
+}
+
 uint64_t
 io_sent(void)
 {

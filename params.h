@@ -19,8 +19,6 @@
 
 /* RFC 2449 4: a command line is at most 255 octets including the CRLF. */
 #define CMD_LINE_MAX		255
-/* RFC 2449 4: a command keyword is 3 or 4 characters, an argument at most 40. */
-#define CMD_ARG_MAX		40
 /* RFC 5034 4: an AUTH continuation line may be longer than a command; base64
  * of user, authzid and a password of PASS_MAX, with room to spare. */
 #define AUTH_LINE_MAX		1024

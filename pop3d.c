@@ -14,10 +14,12 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "pop3d.h"
@@ -64,6 +66,8 @@ struct options {
 };
 
 static void	usage(FILE *);
+static void	startup_error(const char *, ...)
+		    __attribute__((format(printf, 1, 2), noreturn));
 static unsigned long num_option(const char *, const char *, unsigned long,
 		    unsigned long);
 static void	parse_options(int, char **);
@@ -152,6 +156,26 @@ usage(FILE *f)
 	    AUTH_FAIL_DELAY_MS, PRIVSEP_USER);
 }
 
+/* An error before any session: on a terminal, say it there; otherwise
+ * fd 2 may be the client's connection (inetd), so tell syslog. */
+static void
+startup_error(const char *fmt, ...)
+{
+	char	msg[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (isatty(2)) {
+		fprintf(stderr, "pop3d: %s\n", msg);
+	} else {
+		openlog(LOG_IDENT, LOG_PID, LOG_MAIL);
+		syslog(LOG_ERR, "%s", msg);
+	}
+	exit(2);
+}
+
 static unsigned long
 num_option(const char *name, const char *s, unsigned long min,
     unsigned long max)
@@ -159,9 +183,8 @@ num_option(const char *name, const char *s, unsigned long min,
 	unsigned long	v;
 
 	if (parse_ulong(s, min, max, &v) == -1) {
-		fprintf(stderr, "pop3d: %s: not a number from %lu to %lu: %s\n",
-		    name, min, max, s);
-		exit(2);
+		startup_error("%s: not a number from %lu to %lu: %.64s", name,
+		    min, max, s);
 	}
 	return v;
 }
@@ -190,6 +213,7 @@ parse_options(int argc, char **argv)
 	};
 	int	c;
 
+	opterr = 0;		/* getopt would write to fd 2 */
 	while ((c = getopt_long(argc, argv, "f:m:t:Vh", longopts, NULL)) !=
 	    -1) {
 		switch (c) {
@@ -220,9 +244,8 @@ parse_options(int argc, char **argv)
 			} else if (strcmp(optarg, "stderr") == 0) {
 				opt.log = LOG_TO_STDERR;
 			} else {
-				fprintf(stderr, "pop3d: --log: syslog or "
-				    "stderr, not %s\n", optarg);
-				exit(2);
+				startup_error("--log: syslog or stderr, not "
+				    "%.64s", optarg);
 			}
 			break;
 		case O_HASH:
@@ -250,13 +273,12 @@ parse_options(int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
-			exit(2);
+			startup_error("unknown option or missing argument: "
+			    "%.64s (see pop3d --help)", argv[optind - 1]);
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
-		exit(2);
+		startup_error("unexpected argument: %.64s", argv[optind]);
 	}
 }
 
@@ -301,8 +323,7 @@ main(int argc, char **argv)
 	umask(077);
 	parse_options(argc, argv);
 	if (sodium_init() < 0) {
-		fprintf(stderr, "pop3d: libsodium failed to start\n");
-		return 1;
+		startup_error("libsodium failed to start");
 	}
 	if (opt.hash) {
 		return auth_hash_main(opt.hash_ops, opt.hash_mem * HASH_MEM_UNIT);
@@ -349,6 +370,8 @@ serve_root(struct session *s)
 		session_run(s);
 	} else {
 		(void)io_flush();
+		log_info("session end: %s, sent %llu octets", s->how,
+		    (unsigned long long)io_sent());
 	}
 	auth_user_free(&au);
 }
@@ -478,6 +501,7 @@ dispatch(struct session *s, char *line)
 	if (c->maxargs >= 0 && (argc == -1 || argc < c->minargs ||
 	    argc > c->maxargs)) {
 		io_puts("-ERR Wrong number of arguments\r\n");
+		sodium_memzero(copy, sizeof(copy));
 		return NX_GO;
 	}
 	nx = c->fn(s, argc, argv, rest);

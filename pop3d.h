@@ -61,6 +61,8 @@ int	 io_send_msg(int, off_t, off_t, long);
  * input back to be read first: how the privsep child hands over. */
 size_t	 io_take_input(char *, size_t);
 void	 io_give_input(const char *, size_t);
+/* Count octets another process sent on this connection (privsep child). */
+void	 io_add_sent(uint64_t);
 
 /* ---- util.c: checked numbers ---- */
 
@@ -188,7 +190,7 @@ struct msg *maildrop_add(struct maildrop *, size_t *);
 enum md_status mbox_lock(struct maildrop *);
 void	 mbox_unlock(struct maildrop *);
 
-/* Size as sent with CRLF, and content UIDL helpers (msgscan.c). */
+/* The size of a message as io_send_msg sends it, fed in pieces (io.c). */
 struct sizer {
 	uint64_t size;		/* octets so far, as sent */
 	int	 lastcr;	/* last octet seen was CR */

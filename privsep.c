@@ -24,6 +24,7 @@
 struct ps_creds {
 	uint16_t	ulen;
 	uint16_t	plen;
+	uint16_t	toolong;	/* the password was over PASS_MAX */
 	char		user[USER_MAX];
 	char		pass[PASS_MAX];
 };
@@ -145,8 +146,12 @@ privsep_ask(int sock, const char *user, const char *pass)
 	size_t		ulen = strlen(user), plen = strlen(pass);
 
 	memset(&c, 0, sizeof(c));
-	if (ulen > sizeof(c.user) || plen > sizeof(c.pass)) {
+	if (ulen > sizeof(c.user)) {
 		ulen = plen = 0;	/* costs the same; fails as unknown */
+	}
+	if (plen > sizeof(c.pass)) {
+		c.toolong = 1;
+		plen = 0;
 	}
 	c.ulen = (uint16_t)ulen;
 	c.plen = (uint16_t)plen;
@@ -166,10 +171,16 @@ privsep_handoff(int sock)
 {
 	char		buf[IO_INBUF];
 	uint16_t	n;
+	uint64_t	sent;
 
 	/* Pipelined commands after PASS are the monitor's to answer. */
 	n = (uint16_t)io_take_input(buf, sizeof(buf));
-	if (io_flush() == -1 || ps_write(sock, &n, sizeof(n)) == -1 ||
+	if (io_flush() == -1) {
+		exit(1);
+	}
+	sent = io_sent();
+	if (ps_write(sock, &sent, sizeof(sent)) == -1 ||
+	    ps_write(sock, &n, sizeof(n)) == -1 ||
 	    ps_write(sock, buf, n) == -1) {
 		exit(1);
 	}
@@ -193,9 +204,10 @@ privsep_monitor(int sock, pid_t child, int timeout, struct auth_user *au)
 {
 	struct ps_creds	c;
 	char		buf[IO_INBUF];
-	char		user[USER_MAX + 1], pass[PASS_MAX + 1];
+	char		user[USER_MAX + 1], pass[PASS_MAX + 2];
 	unsigned char	verdict;
 	uint16_t	n;
+	uint64_t	sent;
 	int		failures = 0;
 
 	/* A child that sends nothing for longer than any client may idle
@@ -214,6 +226,11 @@ privsep_monitor(int sock, pid_t child, int timeout, struct auth_user *au)
 		user[c.ulen] = '\0';
 		memcpy(pass, c.pass, c.plen);
 		pass[c.plen] = '\0';
+		if (c.toolong) {
+			/* Any over-long password: auth_check refuses it. */
+			memset(pass, 'x', PASS_MAX + 1);
+			pass[PASS_MAX + 1] = '\0';
+		}
 		sodium_memzero(&c, sizeof(c));
 		verdict = (unsigned char)login_attempt(user, pass, au,
 		    &failures);
@@ -225,12 +242,14 @@ privsep_monitor(int sock, pid_t child, int timeout, struct auth_user *au)
 			break;
 		}
 	}
-	if (ps_read(sock, &n, sizeof(n), timeout) == -1 || n > sizeof(buf) ||
+	if (ps_read(sock, &sent, sizeof(sent), timeout) == -1 ||
+	    ps_read(sock, &n, sizeof(n), timeout) == -1 || n > sizeof(buf) ||
 	    ps_read(sock, buf, n, timeout) == -1) {
 		log_warnx("privsep: the child did not hand over");
 		exit(1);
 	}
 	io_give_input(buf, n);
+	io_add_sent(sent);
 	close(sock);
 	while (waitpid(child, NULL, 0) == -1 && errno == EINTR) {
 		continue;
