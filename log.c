@@ -19,7 +19,7 @@
 static void	log_emit(int, const char *, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
 static int	remote_from_socket(int);
-static void	remote_from_env(void);
+static int	remote_from_env(void);
 
 static enum log_dest	dest = LOG_TO_SYSLOG;
 static char		remote[REMOTE_MAX] = "unknown";
@@ -34,11 +34,20 @@ log_init(enum log_dest d)
 	}
 }
 
+/* The socket's peer, unless it is loopback and the launcher says who
+ * the client is: stunnel's exec and local proxies connect over loopback,
+ * and set REMOTE_HOST (stunnel, xinetd) or TCPREMOTEIP (tcpserver). */
 void
 log_find_remote(int fd)
 {
-	if (remote_from_socket(fd) == -1) {
-		remote_from_env();
+	if (remote_from_socket(fd) == 0 && strncmp(remote, "127.", 4) != 0 &&
+	    strcmp(remote, "::1") != 0 &&
+	    strncmp(remote, "::ffff:127.", 11) != 0) {
+		return;
+	}
+	if (remote_from_env() == -1 && strcmp(remote, "unknown") == 0) {
+		(void)snprintf(remote, sizeof(remote), "%s", isatty(0) ?
+		    "tty" : "local");
 	}
 }
 
@@ -49,6 +58,8 @@ remote_from_socket(int fd)
 	socklen_t		 len = sizeof(ss);
 	const void		*a;
 
+	/* A short address leaves the rest as it was: make that zeros. */
+	memset(&ss, 0, sizeof(ss));
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
 		return -1;
 	}
@@ -65,7 +76,8 @@ remote_from_socket(int fd)
 	return 0;
 }
 
-static void
+/* REMOTE_HOST or TCPREMOTEIP into remote; -1 if neither is set. */
+static int
 remote_from_env(void)
 {
 	static const char *const vars[] = { "REMOTE_HOST", "TCPREMOTEIP" };
@@ -79,12 +91,13 @@ remote_from_env(void)
 		}
 		/* The environment is the launcher's, but keep the log clean. */
 		for (j = 0; v[j] != '\0'; j++) {
-			remote[j] = (v[j] > 0x20 && v[j] < 0x7f) ? v[j] : '?';
+			remote[j] = (char)((v[j] > 0x20 && v[j] < 0x7f) ? v[j] :
+			    '?');
 		}
 		remote[j] = '\0';
-		return;
+		return 0;
 	}
-	strcpy(remote, isatty(0) ? "tty" : "local");
+	return -1;
 }
 
 const char *
@@ -103,8 +116,8 @@ log_set_user(const char *u)
 		return;
 	}
 	/* A user name comes from the client: keep it printable and short. */
-	for (i = 0; u[i] != '\0' && i < USER_MAX; i++) {
-		user[i] = (u[i] > 0x20 && u[i] < 0x7f) ? u[i] : '?';
+	for (i = 0; i < USER_MAX && u[i] != '\0'; i++) {
+		user[i] = (char)((u[i] > 0x20 && u[i] < 0x7f) ? u[i] : '?');
 	}
 	user[i] = '\0';
 }
@@ -114,12 +127,12 @@ log_emit(int pri, const char *suffix, const char *fmt, va_list ap)
 {
 	char	msg[1024];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (dest == LOG_TO_STDERR) {
-		fprintf(stderr, "pop3d[%ld]: %s%s%s remote=%s%s%s\n",
+		(void)fprintf(stderr, "pop3d[%ld]: %s%s%s remote=%s%s%s\n",
 		    (long)getpid(), msg, suffix[0] ? ": " : "", suffix,
 		    remote, user[0] ? " user=" : "", user);
-		fflush(stderr);
+		(void)fflush(stderr);
 	} else {
 		syslog(pri, "%s%s%s remote=%s%s%s", msg, suffix[0] ? ": " : "",
 		    suffix, remote, user[0] ? " user=" : "", user);

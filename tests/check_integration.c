@@ -16,6 +16,12 @@
 /* Adding a script is adding its name here. */
 static const char *const scripts[] = {
 	"clients.py",		/* poplib and curl; a doveadm hash */
+	"launchers.py",		/* xinetd, systemd units, tcpserver, inetd */
+	"tls.py",		/* stunnel exec and proxy; curl, fetchmail */
+	"clients_real.py",	/* six clients, 300 messages, keep/delete */
+	"privileges.py",	/* root switching uids; a virtual-mail user */
+	"install.py",		/* make install/uninstall DESTDIR= */
+	"static.py",		/* make static; size and memory */
 };
 #define NSCRIPTS	((int)(sizeof(scripts) / sizeof(scripts[0])))
 

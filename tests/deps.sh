@@ -8,7 +8,8 @@ set -eu
 build="gcc make pkg-config libsodium-dev"
 case "${1:-build}" in
 build)	pkgs="$build" ;;
-check)	pkgs="$build check python3 curl systemd dovecot-core" ;;
+check)	pkgs="$build check python3 curl systemd dovecot-core xinetd ucspi-tcp
+	    stunnel4 openssl fetchmail getmail6 mpop perl man-db file binutils" ;;
 demo)	pkgs="$build python3 curl systemd" ;;
 *)	echo "usage: $0 build|check|demo" >&2; exit 2 ;;
 esac
@@ -30,16 +31,27 @@ for p in $pkgs; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	missing_done=1
+else
+	missing_done=0
+fi
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$missing_done" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
 	echo "pop3d: missing Debian packages:$missing" >&2
 	echo "pop3d: install them with:  sudo apt-get install -y$missing" >&2
 	exit 1
 fi
-echo "pop3d: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y --no-install-recommends $missing >&2; then
-	apt-get update >&2
-	apt-get install -y --no-install-recommends $missing >&2
+if [ "$missing_done" -eq 0 ]; then
+	echo "pop3d: installing$missing" >&2
+	if ! apt-get install -y --no-install-recommends $missing >&2; then
+		apt-get update >&2
+		apt-get install -y --no-install-recommends $missing >&2
+	fi
+fi
+# openbsd-inetd conflicts with xinetd as a package: the launcher tests
+# use it unpacked beside it (tests/integration/unpack-openbsd-inetd.sh).
+if [ "${1:-}" = check ] && [ "$(id -u)" -eq 0 ]; then
+	sh "$(dirname "$0")/integration/unpack-openbsd-inetd.sh" >&2
 fi
