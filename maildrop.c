@@ -21,7 +21,7 @@ static int	expand_var(char, const char *, const char *, const char **,
 		    size_t *);
 static enum md_status session_lock(struct maildrop *);
 static size_t	uidl_hash(const char *);
-static int	uidl_insert(size_t *, size_t, struct msg *, size_t);
+static int	uidl_insert(size_t *, size_t, struct msg *, size_t, size_t *);
 
 /* Append n octets of s to out (of *len so far); -1 if too long. */
 static int
@@ -251,15 +251,18 @@ uidl_hash(const char *s)
 }
 
 /* Put message i in the open-addressed table unless its UIDL is taken;
- * -1 if taken.  mask is the table size less one. */
+ * -1 if taken, with *holder the message that has it.  mask is the table
+ * size less one. */
 static int
-uidl_insert(size_t *tab, size_t mask, struct msg *msgs, size_t i)
+uidl_insert(size_t *tab, size_t mask, struct msg *msgs, size_t i,
+    size_t *holder)
 {
 	size_t	h;
 
 	for (h = uidl_hash(msgs[i].uidl) & mask; tab[h] != 0;
 	    h = (h + 1) & mask) {
 		if (strcmp(msgs[tab[h] - 1].uidl, msgs[i].uidl) == 0) {
+			*holder = tab[h] - 1;
 			return -1;
 		}
 	}
@@ -268,27 +271,36 @@ uidl_insert(size_t *tab, size_t mask, struct msg *msgs, size_t i)
 }
 
 /* A UIDL that is already taken (an identical message, a copied X-UIDL)
- * gets "-2", "-3"... in file order, so every UIDL stays unique. */
+ * gets the first free of "-2", "-3"... in file order, so every UIDL stays
+ * unique.  next[j] remembers where the search for message j's UIDL as a
+ * base stopped (every suffix below it is taken), so that many copies of
+ * one UIDL cost linear, not quadratic, time. */
 void
 maildrop_fix_uidls(struct maildrop *md)
 {
 	char	 base[UIDL_MAX + 1], suffix[16];
-	size_t	*tab, size = 64, i, k;
+	size_t	*tab, *next, size = 64, i, j, k, taken;
 	int	 n;
 
 	while (size < md->nmsgs * 2) {
 		size *= 2;
 	}
 	tab = xcalloc(size, sizeof(*tab));
+	next = xcalloc(md->nmsgs + 1, sizeof(*next));
 	for (i = 0; i < md->nmsgs; i++) {
+		md->total += md->msgs[i].size;
+		if (uidl_insert(tab, size - 1, md->msgs, i, &j) == 0) {
+			continue;
+		}
 		memcpy(base, md->msgs[i].uidl, sizeof(base));
-		for (k = 2; uidl_insert(tab, size - 1, md->msgs, i) == -1;
-		    k++) {
-			n = snprintf(suffix, sizeof(suffix), "-%zu", k);
+		k = next[j] != 0 ? next[j] : 2;
+		do {
+			n = snprintf(suffix, sizeof(suffix), "-%zu", k++);
 			snprintf(md->msgs[i].uidl, sizeof(md->msgs[i].uidl),
 			    "%.*s%s", UIDL_MAX - n, base, suffix);
-		}
-		md->total += md->msgs[i].size;
+		} while (uidl_insert(tab, size - 1, md->msgs, i, &taken) == -1);
+		next[j] = k;
 	}
+	free(next);
 	free(tab);
 }

@@ -86,6 +86,7 @@ static int	journal_run(struct maildrop *, off_t, off_t,
 		    const struct seg *, size_t);
 static int	journal_write(struct maildrop *, struct jhdr *,
 		    const struct seg *, size_t);
+static int	journal_commit(struct maildrop *, int, struct jhdr *);
 static int	journal_redo(struct maildrop *, int, const struct jhdr *);
 static int	journal_finish(struct maildrop *, const struct jhdr *);
 static int	journal_drop(struct maildrop *);
@@ -424,13 +425,21 @@ scan_finish(struct scan *sc)
 	sc->m = NULL;
 }
 
-/* An "X-UIDL: value" header whose value is a valid UIDL is honoured. */
+/* An "X-UIDL: value" header whose value is a valid UIDL is honoured.
+ * Only the line's first SCAN_AHEAD octets are looked at, which scan_run
+ * always has, so that the verdict never depends on where a read ended;
+ * a longer line is ignored. */
 static void
 scan_xuidl(struct scan *sc)
 {
-	const char	*p = sc->buf + sc->pos, *end = sc->buf + sc->end;
+	const char	*p = sc->buf + sc->pos, *end = sc->buf + sc->end, *q;
 	size_t		 n;
+	int		 eof = sc->base + (off_t)sc->end == sc->fsize;
 
+	if (end - p > SCAN_AHEAD) {
+		end = p + SCAN_AHEAD;
+		eof = 0;
+	}
 	if (sc->xuidl[0] != '\0' || end - p < 8 ||
 	    strncasecmp(p, "X-UIDL:", 7) != 0) {
 		return;
@@ -445,10 +454,13 @@ scan_xuidl(struct scan *sc)
 		return;
 	}
 	/* Nothing but white space may follow the value on its line. */
-	for (end = p + n; end < sc->buf + sc->end && *end != '\n'; end++) {
-		if (*end != ' ' && *end != '\t' && *end != '\r') {
+	for (q = p + n; q < end && *q != '\n'; q++) {
+		if (*q != ' ' && *q != '\t' && *q != '\r') {
 			return;
 		}
+	}
+	if (q == end && !eof) {
+		return;		/* the line goes on past the look-ahead */
 	}
 	memcpy(sc->xuidl, p, n);
 	sc->xuidl[n] = '\0';
@@ -460,7 +472,7 @@ scan_line(struct scan *sc)
 {
 	off_t		 at = sc->base + (off_t)sc->pos;
 	const char	*p, *lf;
-	size_t		 n;
+	size_t		 n, k;
 	off_t		 len = 0;
 	int		 sep, lastcr = 0, haslf = 0;
 	uint64_t	 lsize;
@@ -477,11 +489,15 @@ scan_line(struct scan *sc)
 		p = sc->buf + sc->pos;
 		lf = memchr(p, '\n', sc->end - sc->pos);
 		n = lf != NULL ? (size_t)(lf - p) + 1 : sc->end - sc->pos;
+		/* Exactly the first UIDL_HEADER_MAX octets, however the
+		 * reads split them, so the UIDL depends on content only. */
 		if (sc->m != NULL && (sep || sc->inheader) &&
 		    sc->hashed < UIDL_HEADER_MAX) {
+			k = UIDL_HEADER_MAX - sc->hashed < n ?
+			    UIDL_HEADER_MAX - sc->hashed : n;
 			crypto_generichash_update(&sc->h,
-			    (const unsigned char *)p, n);
-			sc->hashed += n;
+			    (const unsigned char *)p, k);
+			sc->hashed += k;
 		}
 		if (lf != NULL) {
 			if (n >= 2) {
@@ -777,6 +793,23 @@ journal_write(struct maildrop *md, struct jhdr *jh, const struct seg *segs,
 	return r;
 }
 
+/* J2-J3: the marker at f, durable before the journal says "redo". */
+static int
+journal_commit(struct maildrop *md, int jfd, struct jhdr *jh)
+{
+	char	phase = PHASE_REDO;
+
+	if (write_all(md->fd, jh->marker, jh->mlen, (off_t)jh->f) == -1 ||
+	    fdatasync(md->fd) == -1 ||
+	    write_all(jfd, &phase, 1, offsetof(struct jhdr, phase)) == -1 ||
+	    fdatasync(jfd) == -1) {
+		log_warn("%s: journal step", md->path);
+		return -1;
+	}
+	jh->phase = PHASE_REDO;
+	return 0;
+}
+
 /* J4: the new content from the journal into place, the mailbox cut to
  * its new end.  Repeating it is harmless, which is what recovery needs. */
 static int
@@ -825,7 +858,6 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
 	off_t		f = start;
 	size_t		i;
 	int		jfd, r = -1;
-	char		phase = PHASE_REDO;
 
 	for (i = 0; i < n; i++) {
 		f += segs[i].len;
@@ -849,17 +881,9 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
 		log_warn("open %s", jpath);
 		return -1;
 	}
-	/* J2: the marker, durable before the journal says "redo" (J3). */
-	if (write_all(md->fd, jh.marker, jh.mlen, f) == 0 &&
-	    fdatasync(md->fd) == 0 &&
-	    write_all(jfd, &phase, 1, offsetof(struct jhdr, phase)) == 0 &&
-	    fdatasync(jfd) == 0) {
-		jh.phase = PHASE_REDO;
-		if (journal_redo(md, jfd, &jh) == 0) {
-			r = journal_finish(md, &jh);
-		}
-	} else {
-		log_warn("%s: journal step", md->path);
+	if (journal_commit(md, jfd, &jh) == 0 &&
+	    journal_redo(md, jfd, &jh) == 0) {
+		r = journal_finish(md, &jh);
 	}
 	close(jfd);
 	return r;
@@ -939,6 +963,7 @@ mbox_recover(struct maildrop *md)
 	struct jhdr	jh;
 	enum md_status	r;
 	int		jfd, ok;
+	char		phase;
 
 	path_with(tpath, sizeof(tpath), md->path, JTMP_SUFFIX);
 	path_with(jpath, sizeof(jpath), md->path, JOURNAL_SUFFIX);
@@ -964,18 +989,21 @@ mbox_recover(struct maildrop *md)
 	if (journal_read(md, jfd, &jh) == -1) {
 		ok = -1;
 		r = MD_PERM;
-	} else if (jh.phase == PHASE_PREPARED) {
-		/* J1-J3 were cut short: take the marker back out. */
-		ok = write_all(md->fd, jh.orig, jh.mlen, (off_t)jh.f) == 0 &&
-		    fsync(md->fd) == 0 && journal_drop(md) == 0 ? 0 : -1;
-		r = ok == 0 ? MD_OK : MD_TEMP;
 	} else {
-		ok = recover_redo(md, jfd, &jh);
+		/* A whole journal is finished, never undone: one that
+		 * recover_redo wrote to move new mail down stands in for a
+		 * journal whose work is half done, and undoing it would
+		 * leave that half.  In phase P nothing was cut yet, so J2-J3
+		 * can simply be done (again). */
+		phase = jh.phase;
+		ok = (jh.phase == PHASE_REDO ||
+		    journal_commit(md, jfd, &jh) == 0) &&
+		    recover_redo(md, jfd, &jh) == 0 ? 0 : -1;
 		r = ok == 0 ? MD_OK : MD_TEMP;
 	}
 	if (ok == 0) {
 		log_info("%s: completed an interrupted UPDATE (phase %c)",
-		    md->path, jh.phase);
+		    md->path, phase);
 	}
 	close(jfd);
 	mbox_unlock(md);

@@ -1,0 +1,559 @@
+/* tests/check_maildir.c: Check tests for maildir.c through maildrop.c:
+ * which files are messages, their order, sizes and UIDLs, RETR, and what
+ * UPDATE unlinks and moves. */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+#include "tests/testlib.h"
+
+#define PATH_LEN	512
+#define BIG_MSG		(3 * IO_CHUNK + 17)
+
+struct buf {
+	char	*p;
+	size_t	 n;
+};
+
+static void	 setup(void);
+static void	 teardown(void);
+static int	 rm_one(const char *, const struct stat *, int, struct FTW *);
+static void	 put(const char *, const void *, size_t);
+static int	 exists(const char *);
+static void	 populate(void);
+static void	 open_ok(struct maildrop *);
+static void	 retr(struct maildrop *, size_t, long, struct buf *);
+static void	 expect_retr(struct maildrop *, size_t, long, const char *,
+		    size_t);
+static int	 is_hash_uidl(const char *);
+static void	 check_unique(const struct maildrop *);
+static uint64_t	 ref_size(const char *, size_t);
+static size_t	 find(const struct maildrop *, const char *);
+static Suite	*maildir_suite(void);
+
+static char	tmpdir[64];
+static char	maildir[PATH_LEN];
+
+/* The test Maildir: file (under the Maildir), content. */
+/* One character longer than a UIDL may be. */
+#define LONG_NAME	"1700000004.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+			"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+static const struct {
+	const char	*file;
+	const char	*content;
+	size_t		 n;
+} files[] = {
+#define F(f, c)	{ f, c, sizeof(c) - 1 }
+	F("new/1700000000.M1P2.host", "Subject: a\n\nbody a\n"),
+	F("cur/1700000001.M2P3.host:2,S", "Subject: b\n\n.dot\nlast"),
+	F("new/1699999999.M0P1.host", "Subject: first\r\n\r\nearly\r\n"),
+	F("cur/1700000002.M3P4.host:2,RS", ""),
+	F("cur/1700000003.we ird:2,", "Subject: weird\n\nw\n"),
+	F("new/" LONG_NAME, "Subject: long\n\nl\n"),
+	F("new/1700000005.\303\251t\303\251", "Subject: utf8\n\nu\n"),
+	F("new/.hidden", "Subject: hidden\n\nh\n"),
+	F("cur/.1700000006.dot:2,S", "Subject: dotfile\n\nd\n"),
+	F("tmp/1700000007.M7P7.host", "Subject: in tmp\n\nt\n"),
+#undef F
+};
+#define NFILES		(sizeof(files) / sizeof(files[0]))
+#define NMESSAGES	7	/* the files above, less dotfiles and tmp/ */
+
+/* ---- helpers ---- */
+
+static void
+setup(void)
+{
+	static const char *const dirs[] = { "", "/new", "/cur", "/tmp" };
+	char	path[PATH_LEN + 8];
+	size_t	i;
+
+	strcpy(tmpdir, "/tmp/check_maildir.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", maildir, dirs[i]);
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+	}
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	(void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write a file under the Maildir. */
+static void
+put(const char *rel, const void *p, size_t n)
+{
+	char	path[2 * PATH_LEN];
+	int	fd;
+
+	snprintf(path, sizeof(path), "%s/%s", maildir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+/* Does a file or link exist under the Maildir? */
+static int
+exists(const char *rel)
+{
+	char		path[2 * PATH_LEN];
+	struct stat	st;
+
+	snprintf(path, sizeof(path), "%s/%s", maildir, rel);
+	return lstat(path, &st) == 0;
+}
+
+/* The files, plus what must be skipped: a subdirectory and a symlink. */
+static void
+populate(void)
+{
+	char	path[2 * PATH_LEN], target[2 * PATH_LEN];
+	size_t	i;
+
+	for (i = 0; i < NFILES; i++) {
+		put(files[i].file, files[i].content, files[i].n);
+	}
+	snprintf(path, sizeof(path), "%s/cur/1700000008.subdir:2,S", maildir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(target, sizeof(target), "%s/outside", tmpdir);
+	put("../outside", "Subject: outside\n\no\n", 20);
+	snprintf(path, sizeof(path), "%s/cur/1700000009.link:2,S", maildir);
+	ck_assert_int_eq(symlink(target, path), 0);
+}
+
+static void
+open_ok(struct maildrop *md)
+{
+	ck_assert_int_eq(maildrop_open(md, maildir, &maildir_backend), MD_OK);
+	ck_assert_ptr_eq(md->be, &maildir_backend);
+}
+
+/* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
+static void
+retr(struct maildrop *md, size_t i, long lines, struct buf *b)
+{
+	char	chunk[8192];
+	size_t	cap = sizeof(chunk);
+	off_t	off, len;
+	ssize_t	r;
+	pid_t	pid;
+	int	fd, p[2], status;
+
+	fd = md->be->open_msg(md, i, &off, &len);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		close(p[0]);
+		io_init(-1, p[1]);
+		_exit(io_send_msg(fd, off, len, lines) == 0 &&
+		    io_flush() == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	b->p = xcalloc(1, cap);
+	b->n = 0;
+	while ((r = read(p[0], chunk, sizeof(chunk))) != 0) {
+		if (r == -1 && errno == EINTR) {
+			continue;
+		}
+		ck_assert_int_gt(r, 0);
+		if (b->n + (size_t)r > cap) {
+			cap = 2 * (b->n + (size_t)r);
+			b->p = xreallocarray(b->p, cap, 1);
+		}
+		memcpy(b->p + b->n, chunk, (size_t)r);
+		b->n += (size_t)r;
+	}
+	close(p[0]);
+	md->be->close_msg(md, fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void
+expect_retr(struct maildrop *md, size_t i, long lines, const char *want,
+    size_t n)
+{
+	struct buf	b;
+
+	retr(md, i, lines, &b);
+	ck_assert_msg(b.n == n && memcmp(b.p, want, n) == 0,
+	    "message %zu: sent %zu octets \"%.*s\", want %zu \"%.*s\"", i + 1,
+	    b.n, (int)b.n, b.p, n, (int)n, want);
+	free(b.p);
+}
+
+#define RETR(md, i, lines, w)	\
+	expect_retr((md), (i), (lines), (w), sizeof(w) - 1)
+
+static int
+is_hash_uidl(const char *u)
+{
+	return strlen(u) == UIDL_HASH_HEX &&
+	    strspn(u, "0123456789abcdef") == UIDL_HASH_HEX;
+}
+
+static void
+check_unique(const struct maildrop *md)
+{
+	size_t	i, j, n;
+
+	for (i = 0; i < md->nmsgs; i++) {
+		n = strlen(md->msgs[i].uidl);
+		ck_assert(n >= 1 && n <= UIDL_MAX);
+		for (j = 0; j < n; j++) {
+			ck_assert(md->msgs[i].uidl[j] >= 0x21 &&
+			    md->msgs[i].uidl[j] <= 0x7e);
+		}
+		for (j = 0; j < i; j++) {
+			ck_assert_str_ne(md->msgs[i].uidl, md->msgs[j].uidl);
+		}
+	}
+}
+
+/* Octets as sent with CRLF line ends, before dot-stuffing. */
+static uint64_t
+ref_size(const char *p, size_t n)
+{
+	uint64_t	s = n;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+			s++;
+		}
+	}
+	if (n > 0 && p[n - 1] != '\n') {
+		s += p[n - 1] == '\r' ? 1 : 2;
+	}
+	return s;
+}
+
+/* The index of the message named name ("new/..." or "cur/..."). */
+static size_t
+find(const struct maildrop *md, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < md->nmsgs; i++) {
+		if (strcmp(md->msgs[i].name, name) == 0) {
+			return i;
+		}
+	}
+	ck_abort_msg("%s is not a message", name);
+	return 0;
+}
+
+/* ---- scan ---- */
+
+START_TEST(test_scan)
+{
+	static const struct {
+		const char	*name;
+		off_t		 len;
+		uint64_t	 size;
+		const char	*uidl;	/* NULL: a hash */
+	} want[NMESSAGES] = {
+		{ "new/1699999999.M0P1.host", 25, 25,
+		    "1699999999.M0P1.host" },
+		{ "new/1700000000.M1P2.host", 19, 22,
+		    "1700000000.M1P2.host" },
+		{ "cur/1700000001.M2P3.host:2,S", 21, 26,
+		    "1700000001.M2P3.host" },
+		{ "cur/1700000002.M3P4.host:2,RS", 0, 0,
+		    "1700000002.M3P4.host" },
+		{ "cur/1700000003.we ird:2,", 18, 21, NULL },
+		{ "new/" LONG_NAME, 17, 20, NULL },
+		{ "new/1700000005.\303\251t\303\251", 17, 20, NULL },
+	};
+	struct maildrop	md;
+	uint64_t	total = 0;
+	size_t		i;
+
+	populate();
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, NMESSAGES);
+	for (i = 0; i < NMESSAGES; i++) {
+		ck_assert_str_eq(md.msgs[i].name, want[i].name);
+		ck_assert_int_eq(md.msgs[i].len, want[i].len);
+		ck_assert_uint_eq(md.msgs[i].size, want[i].size);
+		if (want[i].uidl != NULL) {
+			ck_assert_str_eq(md.msgs[i].uidl, want[i].uidl);
+		} else {
+			ck_assert_msg(is_hash_uidl(md.msgs[i].uidl),
+			    "%s: UIDL %s", want[i].name, md.msgs[i].uidl);
+		}
+		total += want[i].size;
+	}
+	ck_assert_uint_eq(md.total, total);
+	check_unique(&md);
+	ck_assert_uint_eq(strlen(LONG_NAME), UIDL_MAX + 1);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_retr)
+{
+	struct maildrop	md;
+
+	populate();
+	open_ok(&md);
+	RETR(&md, 0, -1, "Subject: first\r\n\r\nearly\r\n.\r\n");
+	RETR(&md, 1, -1, "Subject: a\r\n\r\nbody a\r\n.\r\n");
+	RETR(&md, 2, -1, "Subject: b\r\n\r\n..dot\r\nlast\r\n.\r\n");
+	RETR(&md, 2, 0, "Subject: b\r\n\r\n.\r\n");
+	RETR(&md, 3, -1, ".\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_big_message)
+{
+	struct maildrop	 md;
+	struct buf	 b;
+	char		*c;
+	size_t		 i;
+
+	c = xcalloc(BIG_MSG, 1);
+	for (i = 0; i < BIG_MSG; i++) {
+		c[i] = i % 77 == 76 ? '\n' : i % 201 == 200 ? '\r' : 'b';
+	}
+	memcpy(c, "S: s\n\n.", 7);
+	put("new/1700000000.big", c, BIG_MSG);
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 1);
+	ck_assert_int_eq(md.msgs[0].len, BIG_MSG);
+	ck_assert_uint_eq(md.msgs[0].size, ref_size(c, BIG_MSG));
+	retr(&md, 0, -1, &b);
+	ck_assert_uint_eq(b.n, md.msgs[0].size + 1 + 3);
+	free(b.p);
+	maildrop_close(&md);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_empty_and_missing)
+{
+	char		path[PATH_LEN + 8];
+	struct maildrop	md;
+
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 0);
+	ck_assert_uint_eq(md.total, 0);
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	/* Without new/, or not there at all: not a Maildir. */
+	snprintf(path, sizeof(path), "%s/new", maildir);
+	ck_assert_int_eq(rmdir(path), 0);
+	ck_assert_int_eq(maildrop_open(&md, maildir, &maildir_backend),
+	    MD_PERM);
+	snprintf(path, sizeof(path), "%s/none", tmpdir);
+	ck_assert_int_eq(maildrop_open(&md, path, &maildir_backend), MD_PERM);
+}
+END_TEST
+
+START_TEST(test_in_use)
+{
+	struct maildrop	md, md2;
+
+	populate();
+	open_ok(&md);
+	ck_assert_int_eq(maildrop_open(&md2, maildir, &maildir_backend),
+	    MD_INUSE);
+	ck_assert_uint_eq(md.nmsgs, NMESSAGES);
+	maildrop_close(&md);
+	open_ok(&md2);
+	ck_assert_uint_eq(md2.nmsgs, NMESSAGES);
+	maildrop_close(&md2);
+}
+END_TEST
+
+/* Same base name in new/ and cur/ (a copy): still two UIDLs. */
+START_TEST(test_same_base_name)
+{
+	struct maildrop	md;
+
+	put("new/1700000000.M1P2.host", "a\n", 2);
+	put("cur/1700000000.M1P2.host:2,S", "a\n", 2);
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 2);
+	check_unique(&md);
+	ck_assert_str_eq(md.msgs[0].uidl, "1700000000.M1P2.host");
+	ck_assert_str_eq(md.msgs[1].uidl, "1700000000.M1P2.host-2");
+	maildrop_close(&md);
+}
+END_TEST
+
+/* A message another client took meanwhile: RETR fails cleanly, and
+ * UPDATE does not fail for want of it. */
+START_TEST(test_vanished)
+{
+	char		path[2 * PATH_LEN];
+	struct maildrop	md;
+	off_t		off, len;
+
+	populate();
+	open_ok(&md);
+	ck_assert_str_eq(md.msgs[1].name, "new/1700000000.M1P2.host");
+	snprintf(path, sizeof(path), "%s/%s", maildir, md.msgs[1].name);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(md.be->open_msg(&md, 1, &off, &len), -1);
+	md.msgs[1].deleted = 1;
+	md.msgs[2].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	ck_assert(!exists("cur/1700000001.M2P3.host:2,S"));
+	maildrop_close(&md);
+}
+END_TEST
+
+/* ---- UPDATE ---- */
+
+START_TEST(test_update)
+{
+	char		saved[NMESSAGES][UIDL_MAX + 1];
+	struct maildrop	md;
+	size_t		i, k;
+
+	populate();
+	open_ok(&md);
+	for (i = 0; i < NMESSAGES; i++) {
+		strcpy(saved[i], md.msgs[i].uidl);
+	}
+	/* 0 new/ retrieved: moved.  1 new/: deleted.  2 cur/ retrieved:
+	 * stays.  3 cur/: deleted.  4 cur/: untouched.  5 new/ LONG_NAME,
+	 * retrieved: moved, same hash UIDL.  6 new/, retrieved and
+	 * deleted: gone. */
+	md.msgs[0].retrieved = 1;
+	md.msgs[1].deleted = 1;
+	md.msgs[2].retrieved = 1;
+	md.msgs[3].deleted = 1;
+	md.msgs[5].retrieved = 1;
+	md.msgs[6].retrieved = 1;
+	md.msgs[6].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+
+	ck_assert(!exists("new/1699999999.M0P1.host"));
+	ck_assert(exists("cur/1699999999.M0P1.host:2,S"));
+	ck_assert(!exists("new/1700000000.M1P2.host"));
+	ck_assert(!exists("cur/1700000000.M1P2.host:2,S"));
+	ck_assert(exists("cur/1700000001.M2P3.host:2,S"));
+	ck_assert(!exists("cur/1700000002.M3P4.host:2,RS"));
+	ck_assert(exists("cur/1700000003.we ird:2,"));
+	ck_assert(!exists("new/" LONG_NAME));
+	ck_assert(exists("cur/" LONG_NAME ":2,S"));
+	ck_assert(!exists("new/1700000005.\303\251t\303\251"));
+	ck_assert(!exists("cur/1700000005.\303\251t\303\251:2,S"));
+	/* What is not a message is never touched. */
+	ck_assert(exists("tmp/1700000007.M7P7.host"));
+	ck_assert(exists("new/.hidden"));
+	ck_assert(exists("cur/.1700000006.dot:2,S"));
+	ck_assert(exists("cur/1700000008.subdir:2,S"));
+	ck_assert(exists("cur/1700000009.link:2,S"));
+
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 4);
+	ck_assert_str_eq(md.msgs[find(&md, "cur/1699999999.M0P1.host:2,S")]
+	    .uidl, saved[0]);
+	ck_assert_str_eq(md.msgs[find(&md, "cur/1700000001.M2P3.host:2,S")]
+	    .uidl, saved[2]);
+	ck_assert_str_eq(md.msgs[find(&md, "cur/1700000003.we ird:2,")]
+	    .uidl, saved[4]);
+	k = find(&md, "cur/" LONG_NAME ":2,S");
+	ck_assert_str_eq(md.msgs[k].uidl, saved[5]);
+	RETR(&md, 0, -1, "Subject: first\r\n\r\nearly\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+/* A session without UPDATE changes nothing; one with nothing marked
+ * moves nothing that was not retrieved. */
+START_TEST(test_update_nothing)
+{
+	char		saved[NMESSAGES][UIDL_MAX + 1];
+	struct maildrop	md;
+	size_t		i;
+
+	populate();
+	open_ok(&md);
+	for (i = 0; i < NMESSAGES; i++) {
+		strcpy(saved[i], md.msgs[i].uidl);
+		md.msgs[i].deleted = 1;
+		md.msgs[i].retrieved = 1;
+	}
+	maildrop_close(&md);
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, NMESSAGES);
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	for (i = 0; i < NFILES; i++) {
+		ck_assert_msg(exists(files[i].file), "%s", files[i].file);
+	}
+	open_ok(&md);
+	for (i = 0; i < NMESSAGES; i++) {
+		ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+	}
+	maildrop_close(&md);
+}
+END_TEST
+
+static Suite *
+maildir_suite(void)
+{
+	Suite	*s = suite_create("maildir");
+	TCase	*tc;
+
+	tc = tcase_create("scan");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_scan);
+	tcase_add_test(tc, test_retr);
+	tcase_add_test(tc, test_big_message);
+	tcase_add_test(tc, test_empty_and_missing);
+	tcase_add_test(tc, test_in_use);
+	tcase_add_test(tc, test_same_base_name);
+	tcase_add_test(tc, test_vanished);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("update");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_update);
+	tcase_add_test(tc, test_update_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (sodium_init() == -1) {
+		return EXIT_FAILURE;
+	}
+	log_init(LOG_TO_STDERR);
+	return run_suite(maildir_suite());
+}

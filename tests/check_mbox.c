@@ -1,0 +1,1847 @@
+/* tests/check_mbox.c: Check tests for mbox.c through maildrop.c: the scan
+ * (boundaries, sizes, UIDLs), RETR of what was scanned, locking, and
+ * UPDATE's result byte for byte.  Fixtures: the .mbox files in tests/data. */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "pop3d.h"
+#include "tests/testlib.h"
+
+#define DATA_DIR	"tests/data/"
+#define BIG_LINE	(1024 * 1024)
+#define RANDOM_MBOXES	40
+#define RANDOM_MSGS_MAX	40
+#define PATH_LEN	256
+#define CRASHED		99	/* exit status of a simulated kill */
+#define CRASH_POINTS_MAX	500
+
+/* What the scan must find for one message. */
+struct want {
+	off_t		 from, off, len;
+	uint64_t	 size;
+	const char	*body;		/* the octets [off, off+len) */
+	size_t		 bodylen;
+};
+#define W(from, off, len, size, body)	\
+	{ from, off, len, size, body, sizeof(body) - 1 }
+
+/* A message as the reference parser sees it. */
+struct ref {
+	size_t	from, off, len;
+};
+
+struct buf {
+	char	*p;
+	size_t	 n;
+};
+
+static void	 setup(void);
+static void	 teardown(void);
+static int	 rm_one(const char *, const struct stat *, int, struct FTW *);
+static void	 buf_read(const char *, struct buf *);
+static void	 buf_write(const char *, const void *, size_t, int);
+static void	 copy_fixture(const char *);
+static int	 exists(const char *);
+static void	 check_no_leftovers(const char *);
+static void	 open_ok(struct maildrop *, const char *);
+static void	 retr(struct maildrop *, size_t, long, struct buf *);
+static void	 expect_retr(struct maildrop *, size_t, long, const char *,
+		    size_t);
+static char	*model_retr(const char *, size_t, size_t *);
+static uint64_t	 ref_size(const char *, size_t);
+static size_t	 ref_parse(const char *, size_t, struct ref *, size_t);
+static int	 is_hash_uidl(const char *);
+static void	 check_unique(const struct maildrop *);
+static void	 check_fixture(const char *, const struct want *, size_t);
+static void	 update_plain(const int *);
+static uint32_t	 rnd(uint32_t *);
+static size_t	 gen_mbox(char *, size_t, uint32_t *);
+static int	 fcntl_free(const char *);
+static void	*libc(const char *);
+static int	 maybe_crash(int, const void *, size_t, off_t);
+static void	 append_to(char *, size_t *, const char *, size_t);
+static void	 crash_run(const char *, size_t, const int *, const char *,
+		    int);
+static void	 crash_recovery(const char *, size_t, const char *, size_t);
+static void	 check_old_or_new(const char *, size_t, const char *, size_t,
+		    int *, int *);
+static Suite	*mbox_suite(void);
+
+static char	tmpdir[64];
+static char	mbox[PATH_LEN];
+
+/* Fault injection: when armed, the crash_at'th call that changes a file
+ * ends the process on the spot, as SIGKILL or a power cut would, after
+ * writing half of what it was asked (CRASH_TORN), or fails with EIO. */
+enum crash_mode { CRASH_KILL, CRASH_TORN, CRASH_EIO, CRASH_MODES };
+static int		crash_at, crash_calls;
+static enum crash_mode	crash_mode;
+static char		crash_where[128];	/* for failure messages */
+
+/* The regions (From_ line to the next From_) of plain.mbox. */
+static const off_t plain_from[] = { 0, 97, 203, 304 };
+
+#define RETR(md, i, lines, w)	\
+	expect_retr((md), (i), (lines), (w), sizeof(w) - 1)
+#define NMSGS(w)	(sizeof(w) / sizeof((w)[0]))
+
+/* ---- helpers ---- */
+
+static void
+setup(void)
+{
+	strcpy(tmpdir, "/tmp/check_mbox.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(mbox, sizeof(mbox), "%s/mbox", tmpdir);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+teardown(void)
+{
+	(void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+buf_read(const char *path, struct buf *b)
+{
+	struct stat	st;
+	ssize_t		r;
+	int		fd;
+
+	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	b->n = (size_t)st.st_size;
+	b->p = xcalloc(b->n + 1, 1);
+	if (b->n > 0) {
+		r = pread(fd, b->p, b->n, 0);
+		ck_assert_int_eq(r, (ssize_t)b->n);
+	}
+	close(fd);
+}
+
+/* Write (or with append, add) n octets of p to path. */
+static void
+buf_write(const char *path, const void *p, size_t n, int append)
+{
+	int	fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC),
+	    0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+static void
+copy_fixture(const char *name)
+{
+	char		path[PATH_LEN];
+	struct buf	b;
+
+	snprintf(path, sizeof(path), DATA_DIR "%s", name);
+	buf_read(path, &b);
+	buf_write(mbox, b.p, b.n, 0);
+	free(b.p);
+}
+
+static int
+exists(const char *path)
+{
+	struct stat	st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Neither the dotlock nor a journal outlives a scan or an UPDATE. */
+static void
+check_no_leftovers(const char *path)
+{
+	static const char *const suffixes[] = {
+		".lock", ".pop3d-journal", ".pop3d-journal.tmp"
+	};
+	char	p[PATH_LEN + 32];
+	size_t	i;
+
+	for (i = 0; i < NMSGS(suffixes); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		ck_assert_msg(!exists(p), "%s left behind", p);
+	}
+}
+
+static void
+open_ok(struct maildrop *md, const char *path)
+{
+	ck_assert_int_eq(maildrop_open(md, path, &mbox_backend), MD_OK);
+	ck_assert_ptr_eq(md->be, &mbox_backend);
+	check_no_leftovers(path);
+}
+
+/* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
+static void
+retr(struct maildrop *md, size_t i, long lines, struct buf *b)
+{
+	char	chunk[8192];
+	size_t	cap = sizeof(chunk);
+	off_t	off, len;
+	ssize_t	r;
+	pid_t	pid;
+	int	fd, p[2], status;
+
+	fd = md->be->open_msg(md, i, &off, &len);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		close(p[0]);
+		io_init(-1, p[1]);
+		_exit(io_send_msg(fd, off, len, lines) == 0 &&
+		    io_flush() == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	b->p = xcalloc(1, cap);
+	b->n = 0;
+	while ((r = read(p[0], chunk, sizeof(chunk))) != 0) {
+		if (r == -1 && errno == EINTR) {
+			continue;
+		}
+		ck_assert_int_gt(r, 0);
+		if (b->n + (size_t)r > cap) {
+			cap = 2 * (b->n + (size_t)r);
+			b->p = xreallocarray(b->p, cap, 1);
+		}
+		memcpy(b->p + b->n, chunk, (size_t)r);
+		b->n += (size_t)r;
+	}
+	close(p[0]);
+	md->be->close_msg(md, fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void
+expect_retr(struct maildrop *md, size_t i, long lines, const char *want,
+    size_t n)
+{
+	struct buf	b;
+
+	retr(md, i, lines, &b);
+	ck_assert_msg(b.n == n && memcmp(b.p, want, n) == 0,
+	    "message %zu: sent %zu octets \"%.*s\", want %zu \"%.*s\"", i + 1,
+	    b.n, (int)b.n, b.p, n, (int)n, want);
+	free(b.p);
+}
+
+/* What RETR must send for a message's octets: CRLF, dots, ".". */
+static char *
+model_retr(const char *p, size_t n, size_t *len)
+{
+	char	*o = xcalloc(2 * n + 8, 1);
+	size_t	 i, k = 0;
+	int	 bol = 1;
+
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			o[k++] = '.';
+		}
+		bol = 0;
+		if (p[i] == '\n') {
+			if (i == 0 || p[i - 1] != '\r') {
+				o[k++] = '\r';
+			}
+			bol = 1;
+		}
+		o[k++] = p[i];
+	}
+	if (!bol) {
+		if (p[n - 1] != '\r') {
+			o[k++] = '\r';
+		}
+		o[k++] = '\n';
+	}
+	memcpy(o + k, ".\r\n", 3);
+	*len = k + 3;
+	return o;
+}
+
+/* Octets as sent with CRLF line ends, before dot-stuffing. */
+static uint64_t
+ref_size(const char *p, size_t n)
+{
+	uint64_t	s = n;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+			s++;
+		}
+	}
+	if (n > 0 && p[n - 1] != '\n') {
+		s += p[n - 1] == '\r' ? 1 : 2;
+	}
+	return s;
+}
+
+/* The messages of an mbox by the rules of SPEC (RFC 4155): a From_ line
+ * at the start or after an empty line starts one; the empty line before
+ * the next From_, or at the very end, is the mailbox's. */
+static size_t
+ref_parse(const char *b, size_t n, struct ref *out, size_t max)
+{
+	const char	*lf;
+	size_t		 pos = 0, cnt = 0, ls, le, prev = 0;
+	int		 prev_empty = 0;
+
+	while (pos < n) {
+		ls = pos;
+		lf = memchr(b + pos, '\n', n - pos);
+		le = lf != NULL ? (size_t)(lf - b) + 1 : n;
+		if (n - ls >= 5 && memcmp(b + ls, "From ", 5) == 0 &&
+		    (ls == 0 || prev_empty)) {
+			ck_assert_uint_lt(cnt, max);
+			if (cnt > 0) {
+				out[cnt - 1].len = prev - out[cnt - 1].off;
+			}
+			out[cnt].from = ls;
+			out[cnt++].off = le;
+			prev_empty = 0;
+		} else {
+			prev_empty = lf != NULL && (le - ls == 1 ||
+			    (le - ls == 2 && b[ls] == '\r'));
+		}
+		prev = ls;
+		pos = le;
+	}
+	if (cnt > 0) {
+		out[cnt - 1].len = (prev_empty ? prev : n) - out[cnt - 1].off;
+	}
+	return cnt;
+}
+
+/* A content UIDL: 32 lowercase hex digits. */
+static int
+is_hash_uidl(const char *u)
+{
+	return strlen(u) == UIDL_HASH_HEX &&
+	    strspn(u, "0123456789abcdef") == UIDL_HASH_HEX;
+}
+
+static void
+check_unique(const struct maildrop *md)
+{
+	size_t	i, j, n;
+
+	for (i = 0; i < md->nmsgs; i++) {
+		n = strlen(md->msgs[i].uidl);
+		ck_assert(n >= 1 && n <= UIDL_MAX);
+		for (j = 0; j < n; j++) {
+			ck_assert(md->msgs[i].uidl[j] >= 0x21 &&
+			    md->msgs[i].uidl[j] <= 0x7e);
+		}
+		for (j = 0; j < i; j++) {
+			ck_assert_str_ne(md->msgs[i].uidl, md->msgs[j].uidl);
+		}
+	}
+}
+
+/* Scan a copy of fixture name; each message must be as w says, be sent
+ * as the model says, and have the size the sizer counts for it. */
+static void
+check_fixture(const char *name, const struct want *w, size_t n)
+{
+	struct maildrop	 md;
+	struct sizer	 sz;
+	struct buf	 file, got;
+	char		*want;
+	size_t		 i, wn;
+
+	copy_fixture(name);
+	buf_read(mbox, &file);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, n);
+	ck_assert_int_eq(md.scanned, (off_t)file.n);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(md.msgs[i].from, w[i].from);
+		ck_assert_int_eq(md.msgs[i].off, w[i].off);
+		ck_assert_int_eq(md.msgs[i].len, w[i].len);
+		ck_assert_uint_eq(md.msgs[i].size, w[i].size);
+		ck_assert_uint_eq(md.msgs[i].len, w[i].bodylen);
+		ck_assert_int_eq(memcmp(file.p + w[i].off, w[i].body,
+		    w[i].bodylen), 0);
+		ck_assert_uint_eq(ref_size(w[i].body, w[i].bodylen),
+		    w[i].size);
+		sizer_init(&sz);
+		sizer_feed(&sz, w[i].body, w[i].bodylen);
+		ck_assert_uint_eq(sizer_end(&sz), w[i].size);
+		retr(&md, i, -1, &got);
+		want = model_retr(w[i].body, w[i].bodylen, &wn);
+		ck_assert_uint_eq(got.n, wn);
+		ck_assert_int_eq(memcmp(got.p, want, wn), 0);
+		free(want);
+		free(got.p);
+	}
+	check_unique(&md);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	free(file.p);
+}
+
+/* xorshift32: a fixed, repeatable sequence. */
+static uint32_t
+rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Can another process (an MDA) take the fcntl lock on path now? */
+static int
+fcntl_free(const char *path)
+{
+	struct flock	fl;
+	pid_t		pid;
+	int		fd, status;
+
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		if ((fd = open(path, O_RDWR)) == -1) {
+			_exit(2);
+		}
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		_exit(fcntl(fd, F_SETLK, &fl) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status) == 0;
+}
+
+/* ---- crashes: calls that change files, with a kill switch ----
+ * These definitions take the place of libc's in this runner, so that a
+ * test can stop UPDATE after any one of them; otherwise they pass the
+ * call on to libc's own. */
+
+/* libc's definition of name. */
+static void *
+libc(const char *name)
+{
+	void	*f;
+
+	if ((f = dlsym(RTLD_NEXT, name)) == NULL) {
+		abort();
+	}
+	return f;
+}
+
+typedef ssize_t	pwrite_fn(int, const void *, size_t, off_t);
+typedef int	fd_fn(int);
+typedef int	ftruncate_fn(int, off_t);
+typedef int	path_fn(const char *);
+typedef int	path2_fn(const char *, const char *);
+
+/* Count a call; at the crash_at'th, die or return -1 to fail it. */
+static int
+maybe_crash(int fd, const void *p, size_t n, off_t off)
+{
+	if (crash_at == 0 || ++crash_calls != crash_at) {
+		return 0;
+	}
+	if (crash_mode == CRASH_EIO) {
+		errno = EIO;
+		return -1;
+	}
+	if (crash_mode == CRASH_TORN && fd != -1 && n > 1) {
+		(void)((pwrite_fn *)libc("pwrite"))(fd, p, n / 2, off);
+	}
+	_exit(CRASHED);
+}
+
+ssize_t
+pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	if (maybe_crash(fd, p, n, off) == -1) {
+		return -1;
+	}
+	return ((pwrite_fn *)libc("pwrite"))(fd, p, n, off);
+}
+
+int
+fsync(int fd)
+{
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	return ((fd_fn *)libc("fsync"))(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	return ((fd_fn *)libc("fdatasync"))(fd);
+}
+
+int
+ftruncate(int fd, off_t len)
+{
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	return ((ftruncate_fn *)libc("ftruncate"))(fd, len);
+}
+
+int
+rename(const char *from, const char *to)
+{
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	return ((path2_fn *)libc("rename"))(from, to);
+}
+
+int
+unlink(const char *path)
+{
+	size_t	n = strlen(path);
+
+	/* A dotlock that cannot be removed holds up everyone, this process
+	 * too, until it goes stale: failing that is not worth a test. */
+	if (crash_mode != CRASH_EIO || n < 5 ||
+	    strcmp(path + n - 5, ".lock") != 0) {
+		if (maybe_crash(-1, NULL, 0, 0) == -1) {
+			return -1;
+		}
+	}
+	return ((path_fn *)libc("unlink"))(path);
+}
+
+int
+link(const char *from, const char *to)
+{
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	return ((path2_fn *)libc("link"))(from, to);
+}
+
+static void
+append_to(char *dst, size_t *n, const char *src, size_t len)
+{
+	memcpy(dst + *n, src, len);
+	*n += len;
+}
+
+/* The mailbox, once the next session has opened it, must be the old or
+ * the new one, whole; which one it is goes to *saw_old or *saw_new. */
+static void
+check_old_or_new(const char *old, size_t oldn, const char *fin, size_t finn,
+    int *saw_old, int *saw_new)
+{
+	char		lock[PATH_LEN + 8];
+	struct maildrop	md;
+	struct buf	now;
+
+	/* A dead holder's dotlock goes stale in time. */
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
+	(void)unlink(lock);
+	open_ok(&md, mbox);
+	maildrop_close(&md);
+	buf_read(mbox, &now);
+	if (now.n == finn && memcmp(now.p, fin, finn) == 0) {
+		*saw_new = 1;
+	} else {
+		ck_assert_msg(now.n == oldn && memcmp(now.p, old, oldn) == 0,
+		    "mailbox is neither old nor new (%zu octets) after %s",
+		    now.n, crash_where);
+		*saw_old = 1;
+	}
+	free(now.p);
+}
+
+/* The recovery of what a killed UPDATE left, itself killed at each of
+ * its steps in turn or failing there, then run to its end. */
+static void
+crash_recovery(const char *old, size_t oldn, const char *fin, size_t finn)
+{
+	static const char *const suffixes[] = {
+		"", ".pop3d-journal", ".pop3d-journal.tmp"
+	};
+	static const enum crash_mode modes[] = { CRASH_KILL, CRASH_EIO };
+	struct buf	 snap[3];
+	struct maildrop	 md;
+	char		 path[PATH_LEN + 32], where[64];
+	size_t		 i, m;
+	int		 point, r, status, saw_old = 0, saw_new = 0;
+	pid_t		 pid;
+
+	snprintf(where, sizeof(where), "%.*s", (int)sizeof(where) - 1,
+	    crash_where);
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", mbox, suffixes[i]);
+		snap[i].p = NULL;
+		if (exists(path)) {
+			buf_read(path, &snap[i]);
+		}
+	}
+	for (m = 0; m < NMSGS(modes); m++) {
+		for (point = 1; point < CRASH_POINTS_MAX; point++) {
+			for (i = 0; i < 3; i++) {
+				snprintf(path, sizeof(path), "%s%s", mbox,
+				    suffixes[i]);
+				(void)unlink(path);
+				if (snap[i].p != NULL) {
+					buf_write(path, snap[i].p, snap[i].n,
+					    0);
+				}
+			}
+			ck_assert_int_ne(pid = fork(), -1);
+			if (pid == 0) {
+				crash_mode = modes[m];
+				crash_at = point;
+				r = maildrop_open(&md, mbox, &mbox_backend) ==
+				    MD_OK ? 0 : 1;
+				/* 2 and 3: no step was made to fail. */
+				_exit(r + (crash_calls < crash_at ? 2 : 0));
+			}
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			ck_assert(WIFEXITED(status));
+			status = WEXITSTATUS(status);
+			snprintf(crash_where, sizeof(crash_where),
+			    "%s, then recovery %s at step %d", where,
+			    m == 0 ? "killed" : "failing", point);
+			ck_assert_msg(status == CRASHED || status == 0 ||
+			    status == 2 || (status == 1 && m == 1),
+			    "recovery failed (%d) after %s", status,
+			    crash_where);
+			check_old_or_new(old, oldn, fin, finn, &saw_old,
+			    &saw_new);
+			if (status == 2) {
+				break;
+			}
+		}
+		ck_assert_int_lt(point, CRASH_POINTS_MAX);
+	}
+	for (i = 0; i < 3; i++) {
+		free(snap[i].p);
+	}
+}
+
+/* UPDATE of file f (n octets) deleting the messages del[] marks, killed
+ * at each step in turn (or with that step's write cut in half, or that
+ * step failing); each time the next session, with more mail appended
+ * meanwhile if more is not NULL, must find either the old mailbox or the
+ * new one, whole, plus the new mail.  With nest, the recovery from each
+ * kill that left a journal is itself killed, or failed, at each of its
+ * steps. */
+static void
+crash_run(const char *f, size_t n, const int *del, const char *more,
+    int nest)
+{
+	char		 jpath[PATH_LEN + 32];
+	struct ref	 ref[16];
+	struct maildrop	 md;
+	char		*fin, *old;
+	size_t		 nref, i, finn, oldn, mn;
+	int		 point, mode, r, status, saw_old = 0, saw_new = 0;
+	pid_t		 pid;
+
+	mn = more != NULL ? strlen(more) : 0;
+	nref = ref_parse(f, n, ref, 16);
+	fin = xcalloc(n + mn + 1, 1);
+	old = xcalloc(n + mn + 1, 1);
+	for (i = 0, finn = 0; i < nref; i++) {
+		if (!del[i]) {
+			append_to(fin, &finn, f + ref[i].from, (i + 1 < nref ?
+			    ref[i + 1].from : n) - ref[i].from);
+		}
+	}
+	memcpy(old, f, n);
+	oldn = n;
+	append_to(fin, &finn, more ? more : "", mn);
+	append_to(old, &oldn, more ? more : "", mn);
+	for (mode = 0; mode < CRASH_MODES; mode++) {
+		for (point = 1; point < CRASH_POINTS_MAX; point++) {
+			buf_write(mbox, f, n, 0);
+			ck_assert_int_ne(pid = fork(), -1);
+			if (pid == 0) {
+				if (maildrop_open(&md, mbox, &mbox_backend) !=
+				    MD_OK || md.nmsgs != nref) {
+					_exit(4);
+				}
+				for (i = 0; i < nref; i++) {
+					md.msgs[i].deleted = del[i];
+				}
+				crash_mode = (enum crash_mode)mode;
+				crash_at = point;
+				r = maildrop_update(&md) == MD_OK ? 0 : 1;
+				/* 2 and 3: no step was made to fail. */
+				_exit(r + (crash_calls < crash_at ? 2 : 0));
+			}
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			ck_assert(WIFEXITED(status));
+			status = WEXITSTATUS(status);
+			snprintf(crash_where, sizeof(crash_where),
+			    "UPDATE %s at step %d%s",
+			    mode == CRASH_EIO ? "failing" : "killed", point,
+			    mode == CRASH_TORN ? " (write torn)" : "");
+			/* Only an injected failure may fail UPDATE. */
+			ck_assert_msg(status == CRASHED || status == 0 ||
+			    status == 2 || (status == 1 && mode == CRASH_EIO),
+			    "%s: exit status %d", crash_where, status);
+			if (more != NULL) {
+				buf_write(mbox, more, mn, 1);
+			}
+			snprintf(jpath, sizeof(jpath), "%s.pop3d-journal",
+			    mbox);
+			if (nest && status == CRASHED && mode == CRASH_KILL &&
+			    exists(jpath)) {
+				crash_recovery(old, oldn, fin, finn);
+			} else {
+				check_old_or_new(old, oldn, fin, finn,
+				    &saw_old, &saw_new);
+			}
+			if (status == 2) {
+				break;	/* UPDATE ran to its end */
+			}
+		}
+		ck_assert_int_lt(point, CRASH_POINTS_MAX);
+	}
+	ck_assert(saw_old && saw_new);
+	free(fin);
+	free(old);
+}
+
+/* ---- fixtures ---- */
+
+START_TEST(test_plain)
+{
+	static const struct want w[] = {
+		W(0, 48, 48, 52, "From: alice@example.org\nSubject: one\n\n"
+		    "Body one.\n"),
+		W(97, 143, 59, 64, "From: bob@example.org\nSubject: two\n\n"
+		    "Body two,\nsecond line.\n"),
+		W(203, 251, 52, 56, "From: carol@example.org\n"
+		    "Subject: three\n\nBody three.\n"),
+	};
+	struct maildrop	md;
+	size_t		i;
+
+	check_fixture("plain.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	for (i = 0; i < md.nmsgs; i++) {
+		ck_assert(is_hash_uidl(md.msgs[i].uidl));
+	}
+	ck_assert_uint_eq(md.total, 52 + 64 + 56);
+	RETR(&md, 0, -1, "From: alice@example.org\r\nSubject: one\r\n\r\n"
+	    "Body one.\r\n.\r\n");
+	RETR(&md, 1, 0, "From: bob@example.org\r\nSubject: two\r\n\r\n.\r\n");
+	RETR(&md, 1, 1, "From: bob@example.org\r\nSubject: two\r\n\r\n"
+	    "Body two,\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_crlf)
+{
+	static const struct want w[] = {
+		W(0, 49, 52, 52, "From: alice@example.org\r\n"
+		    "Subject: one\r\n\r\nBody one.\r\n"),
+		W(103, 150, 80, 80, "From: bob@example.org\r\n"
+		    "X-UIDL: crlf-2\r\nSubject: two\r\n\r\n"
+		    "Body two,\r\nsecond line.\r\n"),
+		W(232, 281, 56, 56, "From: carol@example.org\r\n"
+		    "Subject: three\r\n\r\nBody three.\r\n"),
+	};
+	struct maildrop	md;
+
+	check_fixture("crlf.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	ck_assert(is_hash_uidl(md.msgs[0].uidl));
+	ck_assert_str_eq(md.msgs[1].uidl, "crlf-2");
+	ck_assert(is_hash_uidl(md.msgs[2].uidl));
+	RETR(&md, 2, -1, "From: carol@example.org\r\nSubject: three\r\n\r\n"
+	    "Body three.\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_from_in_body)
+{
+	static const struct want w[] = {
+		W(0, 48, 138, 146, "Subject: quoting\n\nDear Bob,\n"
+		    "From now on, this is body text.\n"
+		    ">From here too, sent as stored.\n>>From and this.\n\n"
+		    "Fromage is not a separator.\n"),
+		W(187, 233, 72, 78, "Subject: second\n\nHello\n"
+		    "From me to you.\n\n>From the start of a paragraph.\n"),
+	};
+	struct maildrop	md;
+
+	check_fixture("from-body.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	RETR(&md, 1, -1, "Subject: second\r\n\r\nHello\r\nFrom me to you.\r\n"
+	    "\r\n>From the start of a paragraph.\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_dots)
+{
+	static const struct want w[] = {
+		W(0, 34, 37, 44, "Subject: dots\n\n.\n..\n.hidden\ntext.\n"
+		    ". \n"),
+		W(72, 106, 30, 34, "Subject: dot end\n\nlast line\n.\n"),
+	};
+	struct maildrop	md;
+
+	check_fixture("dots.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	RETR(&md, 0, -1, "Subject: dots\r\n\r\n..\r\n...\r\n..hidden\r\n"
+	    "text.\r\n.. \r\n.\r\n");
+	RETR(&md, 1, -1, "Subject: dot end\r\n\r\nlast line\r\n..\r\n.\r\n");
+	RETR(&md, 0, 1, "Subject: dots\r\n\r\n..\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_empty_body)
+{
+	static const struct want w[] = {
+		W(0, 34, 21, 23, "Subject: empty body\n\n"),
+		W(56, 90, 0, 0, ""),
+		W(91, 125, 31, 33, "Subject: last, empty body too\n\n"),
+	};
+	struct maildrop	md;
+
+	check_fixture("empty-body.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	RETR(&md, 0, -1, "Subject: empty body\r\n\r\n.\r\n");
+	RETR(&md, 1, -1, ".\r\n");
+	RETR(&md, 1, 0, ".\r\n");
+	ck_assert_str_ne(md.msgs[0].uidl, md.msgs[1].uidl);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_no_final_newline)
+{
+	static const struct want w[] = {
+		W(0, 34, 23, 26, "Subject: one\n\nbody one\n"),
+		W(58, 92, 31, 35, "Subject: two\n\nno newline at end"),
+	};
+	struct maildrop	md;
+
+	check_fixture("no-final-newline.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	RETR(&md, 1, -1, "Subject: two\r\n\r\nno newline at end\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+/* RFC 4155: one empty line at the end belongs to the mailbox. */
+START_TEST(test_trailing_empty_lines)
+{
+	static const struct want w0[] = {
+		W(0, 34, 23, 26, "Subject: one\n\nbody one\n"),
+		W(58, 92, 23, 26, "Subject: two\n\nbody two\n"),
+	};
+	static const struct want w2[] = {
+		W(0, 34, 23, 26, "Subject: one\n\nbody one\n"),
+		W(58, 92, 24, 28, "Subject: two\n\nbody two\n\n"),
+	};
+	char		uidl0[UIDL_MAX + 1];
+	struct maildrop	md;
+
+	/* plain.mbox has the usual one; trailing0 none, trailing2 two. */
+	check_fixture("trailing0.mbox", w0, NMSGS(w0));
+	open_ok(&md, mbox);
+	strcpy(uidl0, md.msgs[1].uidl);
+	maildrop_close(&md);
+	check_fixture("trailing2.mbox", w2, NMSGS(w2));
+	open_ok(&md, mbox);
+	RETR(&md, 1, -1, "Subject: two\r\n\r\nbody two\r\n\r\n.\r\n");
+	/* The same header, another size: another message. */
+	ck_assert_str_ne(md.msgs[1].uidl, uidl0);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_nul)
+{
+	static const struct want w[] = {
+		W(0, 34, 20, 24, "Subject: nul\n\nA\0B\n\0\n"),
+		W(55, 89, 19, 22, "Subject: after\n\nok\n"),
+	};
+	struct maildrop	md;
+
+	check_fixture("nul.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	RETR(&md, 0, -1, "Subject: nul\r\n\r\nA\0B\r\n\0\r\n.\r\n");
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_big_line)
+{
+	static const char head[] = "From a@b Mon Jan  1 00:00:00 2024\n"
+	    "Subject: big\n\n";
+	static const char tail[] = "\n\nFrom a@b Mon Jan  1 00:01:00 2024\n"
+	    "Subject: after\n\nsmall\n\n";
+	struct maildrop	 md;
+	struct buf	 b;
+	char		*f;
+	size_t		 n = 0, hl = sizeof(head) - 1;
+
+	f = xcalloc(hl + BIG_LINE + sizeof(tail), 1);
+	memcpy(f, head, hl);
+	n = hl;
+	memset(f + n, 'x', BIG_LINE);
+	f[n] = '.';
+	n += BIG_LINE;
+	memcpy(f + n, tail, sizeof(tail) - 1);
+	n += sizeof(tail) - 1;
+	buf_write(mbox, f, n, 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 2);
+	ck_assert_int_eq(md.msgs[0].off, 34);
+	ck_assert_int_eq(md.msgs[0].len, 14 + BIG_LINE + 1);
+	ck_assert_uint_eq(md.msgs[0].size, 16 + BIG_LINE + 2);
+	ck_assert_int_eq(md.msgs[1].from, (off_t)(hl + BIG_LINE + 2));
+	ck_assert_uint_eq(md.msgs[1].size, 25);
+	retr(&md, 0, -1, &b);
+	ck_assert_uint_eq(b.n, 16 + 1 + BIG_LINE + 2 + 3);
+	ck_assert_int_eq(memcmp(b.p, "Subject: big\r\n\r\n..xxx", 21), 0);
+	ck_assert_int_eq(memcmp(b.p + b.n - 7, "xx\r\n.\r\n", 7), 0);
+	free(b.p);
+	RETR(&md, 0, 0, "Subject: big\r\n\r\n.\r\n");
+	RETR(&md, 1, -1, "Subject: after\r\n\r\nsmall\r\n.\r\n");
+	maildrop_close(&md);
+	free(f);
+}
+END_TEST
+
+/* ---- UIDLs ---- */
+
+START_TEST(test_dup_messages)
+{
+	static const struct want w[] = {
+		W(0, 34, 25, 28, "Subject: same\n\nsame body\n"),
+		W(60, 94, 25, 28, "Subject: same\n\nsame body\n"),
+		W(120, 154, 27, 30, "Subject: other\n\nother body\n"),
+	};
+	char		want[UIDL_MAX + 8];
+	struct maildrop	md;
+
+	check_fixture("dup.mbox", w, NMSGS(w));
+	open_ok(&md, mbox);
+	ck_assert(is_hash_uidl(md.msgs[0].uidl));
+	snprintf(want, sizeof(want), "%s-2", md.msgs[0].uidl);
+	ck_assert_str_eq(md.msgs[1].uidl, want);
+	ck_assert(is_hash_uidl(md.msgs[2].uidl));
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_xuidl)
+{
+	char		v70[UIDL_MAX + 1];
+	struct maildrop	md;
+
+	memset(v70, 'V', UIDL_MAX);
+	v70[UIDL_MAX] = '\0';
+	copy_fixture("xuidl.mbox");
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 8);
+	ck_assert_str_eq(md.msgs[0].uidl, "abc");
+	/* A copied X-UIDL cannot take another message's UIDL. */
+	ck_assert_str_eq(md.msgs[1].uidl, "abc-2");
+	/* Over 70 characters, or a space inside: ignored. */
+	ck_assert(is_hash_uidl(md.msgs[2].uidl));
+	ck_assert(is_hash_uidl(md.msgs[3].uidl));
+	/* Any case, blanks around the value. */
+	ck_assert_str_eq(md.msgs[4].uidl, "Trailing-WS-1");
+	/* Only the header counts. */
+	ck_assert(is_hash_uidl(md.msgs[5].uidl));
+	/* An empty one is skipped for the next. */
+	ck_assert_str_eq(md.msgs[6].uidl, "second-one");
+	ck_assert_str_eq(md.msgs[7].uidl, v70);
+	check_unique(&md);
+	ck_assert_uint_eq(md.msgs[0].size, 32);
+	ck_assert_uint_eq(md.msgs[7].size, 101);
+	maildrop_close(&md);
+}
+END_TEST
+
+/* An X-UIDL line counts up to 128 octets with its line end. */
+START_TEST(test_xuidl_line_limit)
+{
+	char		f[1024];
+	struct maildrop	md;
+	size_t		n;
+
+	/* 8 + 10 + 109 + 1 = 128 octets, then 129, then 128 with CRLF. */
+	n = (size_t)snprintf(f, sizeof(f), "From a@b Mon Jan  1 00:00:00 "
+	    "2024\nX-UIDL: 0123456789%109s\n\none\n\n"
+	    "From a@b Mon Jan  1 00:01:00 2024\nX-UIDL: abcdefghij%110s\n"
+	    "\ntwo\n\nFrom a@b Mon Jan  1 00:02:00 2024\n"
+	    "X-UIDL: ABCDEFGHIJ%108s\r\n\r\nthree\r\n", "", "", "");
+	buf_write(mbox, f, n, 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	ck_assert_str_eq(md.msgs[0].uidl, "0123456789");
+	ck_assert(is_hash_uidl(md.msgs[1].uidl));
+	ck_assert_str_eq(md.msgs[2].uidl, "ABCDEFGHIJ");
+	maildrop_close(&md);
+}
+END_TEST
+
+/* Sessions that end without QUIT, and byte-identical copies, see the
+ * same UIDLs: they depend on content only. */
+START_TEST(test_uidl_reopen_and_copy)
+{
+	char		saved[3][UIDL_MAX + 1], copy[PATH_LEN];
+	struct maildrop	md;
+	struct buf	b;
+	size_t		i;
+
+	copy_fixture("plain.mbox");
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	for (i = 0; i < 3; i++) {
+		strcpy(saved[i], md.msgs[i].uidl);
+	}
+	md.msgs[0].deleted = 1;	/* marked, but no UPDATE */
+	maildrop_close(&md);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+	}
+	maildrop_close(&md);
+
+	snprintf(copy, sizeof(copy), "%s/restored", tmpdir);
+	buf_read(mbox, &b);
+	buf_write(copy, b.p, b.n, 0);
+	free(b.p);
+	open_ok(&md, copy);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+	}
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_uidl_after_append)
+{
+	static const char more[] = "From dave@example.org Tue Jan  2 00:00:00 "
+	    "2024\nSubject: four\n\nBody four.\n\n";
+	char		saved[3][UIDL_MAX + 1];
+	struct maildrop	md;
+	size_t		i;
+
+	copy_fixture("plain.mbox");
+	open_ok(&md, mbox);
+	for (i = 0; i < 3; i++) {
+		strcpy(saved[i], md.msgs[i].uidl);
+	}
+	maildrop_close(&md);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 4);
+	for (i = 0; i < 3; i++) {
+		ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+	}
+	ck_assert_int_eq(md.msgs[3].from, 304);
+	ck_assert_uint_eq(md.msgs[3].size, 29);
+	check_unique(&md);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_uidl_after_delete)
+{
+	char		saved[3][UIDL_MAX + 1];
+	struct maildrop	md;
+	size_t		i, d;
+
+	for (d = 0; d < 3; d++) {
+		copy_fixture("plain.mbox");
+		open_ok(&md, mbox);
+		for (i = 0; i < 3; i++) {
+			strcpy(saved[i], md.msgs[i].uidl);
+		}
+		md.msgs[d].deleted = 1;
+		ck_assert_int_eq(maildrop_update(&md), MD_OK);
+		maildrop_close(&md);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 2);
+		for (i = 0; i < 2; i++) {
+			ck_assert_str_eq(md.msgs[i].uidl,
+			    saved[i < d ? i : i + 1]);
+		}
+		maildrop_close(&md);
+	}
+}
+END_TEST
+
+/* ---- what is and is not an mbox ---- */
+
+START_TEST(test_not_mbox)
+{
+	static const char blank_first[] = "\nFrom a@b Mon Jan  1 00:00:00 "
+	    "2024\nSubject: x\n\nx\n\n";
+	struct maildrop	md;
+
+	copy_fixture("not-mbox.mbox");
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_PERM);
+	check_no_leftovers(mbox);
+	buf_write(mbox, blank_first, sizeof(blank_first) - 1, 0);
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_PERM);
+	buf_write(mbox, "From", 4, 0);
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_PERM);
+	check_no_leftovers(mbox);
+	/* The refused opens let go of the session lock. */
+	copy_fixture("plain.mbox");
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_empty_and_missing)
+{
+	struct maildrop	md;
+
+	/* Missing: an empty maildrop, and nothing is created for it. */
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 0);
+	ck_assert_uint_eq(md.total, 0);
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	ck_assert(!exists(mbox));
+
+	buf_write(mbox, "", 0, 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 0);
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+
+	/* A lone From_ line is one empty message. */
+	buf_write(mbox, "From a@b Mon Jan  1 00:00:00 2024\n", 34, 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 1);
+	ck_assert_int_eq(md.msgs[0].off, 34);
+	ck_assert_int_eq(md.msgs[0].len, 0);
+	ck_assert_uint_eq(md.msgs[0].size, 0);
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_refuse_unsafe_files)
+{
+	char		other[PATH_LEN];
+	struct maildrop	md;
+
+	copy_fixture("plain.mbox");
+	snprintf(other, sizeof(other), "%s/other", tmpdir);
+	/* A symlink. */
+	ck_assert_int_eq(rename(mbox, other), 0);
+	ck_assert_int_eq(symlink(other, mbox), 0);
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_PERM);
+	ck_assert_int_eq(unlink(mbox), 0);
+	/* A second hard link. */
+	ck_assert_int_eq(link(other, mbox), 0);
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_PERM);
+	ck_assert_int_eq(unlink(other), 0);
+	open_ok(&md, mbox);
+	maildrop_close(&md);
+	/* Another user's file (only root can make one here). */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(mbox, 1, 1), 0);
+		ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend),
+		    MD_PERM);
+	}
+}
+END_TEST
+
+/* ---- locking ---- */
+
+START_TEST(test_in_use)
+{
+	struct maildrop	md, md2;
+	pid_t		pid;
+	int		status;
+
+	copy_fixture("plain.mbox");
+	open_ok(&md, mbox);
+	/* A second session in this process: flock conflicts per open. */
+	ck_assert_int_eq(maildrop_open(&md2, mbox, &mbox_backend), MD_INUSE);
+	ck_assert_ptr_null(md2.path);
+	/* And in another process, as a second pop3d would be. */
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		_exit(maildrop_open(&md2, mbox, &mbox_backend) == MD_INUSE ?
+		    0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The first session is unharmed. */
+	ck_assert_uint_eq(md.nmsgs, 3);
+	RETR(&md, 2, 0, "From: carol@example.org\r\nSubject: three\r\n\r\n"
+	    ".\r\n");
+	maildrop_close(&md);
+	open_ok(&md2, mbox);
+	ck_assert_uint_eq(md2.nmsgs, 3);
+	maildrop_close(&md2);
+}
+END_TEST
+
+/* MDAs can deliver during a session: no fcntl lock, no dotlock held. */
+START_TEST(test_mda_not_blocked)
+{
+	char		lock[PATH_LEN + 8];
+	struct maildrop	md;
+
+	copy_fixture("plain.mbox");
+	open_ok(&md, mbox);
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
+	ck_assert(!exists(lock));
+	ck_assert(fcntl_free(mbox));
+	maildrop_close(&md);
+}
+END_TEST
+
+START_TEST(test_stale_dotlock)
+{
+	char		lock[PATH_LEN + 8];
+	struct utimbuf	ut;
+	struct maildrop	md;
+
+	copy_fixture("plain.mbox");
+	snprintf(lock, sizeof(lock), "%s.lock", mbox);
+	buf_write(lock, "12345\n", 6, 0);
+	ut.actime = ut.modtime = time(NULL) - 2 * DOTLOCK_STALE_SECS;
+	ck_assert_int_eq(utime(lock, &ut), 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	ck_assert(!exists(lock));
+	maildrop_close(&md);
+}
+END_TEST
+
+/* A live MDA holding the fcntl lock: the scan waits for it. */
+START_TEST(test_waits_for_mda)
+{
+	struct flock	fl;
+	struct maildrop	md;
+	uint64_t	t0;
+	pid_t		pid;
+	int		fd, p[2], status;
+	char		c;
+
+	copy_fixture("plain.mbox");
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		fd = open(mbox, O_RDWR);
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fd == -1 || fcntl(fd, F_SETLK, &fl) == -1) {
+			_exit(1);
+		}
+		(void)write(p[1], "L", 1);
+		sleep_ms(1200);
+		_exit(0);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	t0 = now_ms();
+	open_ok(&md, mbox);
+	ck_assert_uint_ge(now_ms() - t0, 500);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	maildrop_close(&md);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+/* ---- UPDATE ---- */
+
+/* Delete the messages of plain.mbox that del[] marks; the file must be
+ * the other messages' regions, in order, and nothing else. */
+static void
+update_plain(const int *del)
+{
+	char		saved[3][UIDL_MAX + 1];
+	struct maildrop	md;
+	struct buf	orig, now;
+	char		*want;
+	size_t		i, k, wn = 0;
+
+	copy_fixture("plain.mbox");
+	buf_read(mbox, &orig);
+	want = xcalloc(orig.n + 1, 1);
+	open_ok(&md, mbox);
+	for (i = 0, k = 0; i < 3; i++) {
+		md.msgs[i].deleted = del[i];
+		if (!del[i]) {
+			strcpy(saved[k++], md.msgs[i].uidl);
+			memcpy(want + wn, orig.p + plain_from[i],
+			    (size_t)(plain_from[i + 1] - plain_from[i]));
+			wn += (size_t)(plain_from[i + 1] - plain_from[i]);
+		}
+	}
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	buf_read(mbox, &now);
+	ck_assert_uint_eq(now.n, wn);
+	ck_assert_int_eq(memcmp(now.p, want, wn), 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, k);
+	for (i = 0; i < k; i++) {
+		ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+	}
+	maildrop_close(&md);
+	free(orig.p);
+	free(now.p);
+	free(want);
+}
+
+START_TEST(test_update_cases)
+{
+	static const int cases[][3] = {
+		{ 0, 0, 0 }, { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 },
+		{ 1, 1, 1 }, { 1, 0, 1 }, { 1, 1, 0 }, { 0, 1, 1 },
+	};
+	size_t	i;
+
+	for (i = 0; i < NMSGS(cases); i++) {
+		update_plain(cases[i]);
+	}
+}
+END_TEST
+
+/* Mail delivered during the session is kept, after the survivors. */
+START_TEST(test_update_keeps_new_mail)
+{
+	static const char more[] = "From dave@example.org Tue Jan  2 00:00:00 "
+	    "2024\nSubject: four\n\nBody four.\n\n";
+	char		u0[UIDL_MAX + 1], u2[UIDL_MAX + 1];
+	struct maildrop	md;
+	struct buf	orig, now;
+	size_t		n;
+
+	copy_fixture("plain.mbox");
+	buf_read(mbox, &orig);
+	open_ok(&md, mbox);
+	strcpy(u0, md.msgs[0].uidl);
+	strcpy(u2, md.msgs[2].uidl);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	md.msgs[1].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	buf_read(mbox, &now);
+	n = 97 + (304 - 203);
+	ck_assert_uint_eq(now.n, n + sizeof(more) - 1);
+	ck_assert_int_eq(memcmp(now.p, orig.p, 97), 0);
+	ck_assert_int_eq(memcmp(now.p + 97, orig.p + 203, 304 - 203), 0);
+	ck_assert_int_eq(memcmp(now.p + n, more, sizeof(more) - 1), 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	ck_assert_str_eq(md.msgs[0].uidl, u0);
+	ck_assert_str_eq(md.msgs[1].uidl, u2);
+	RETR(&md, 2, -1, "Subject: four\r\n\r\nBody four.\r\n.\r\n");
+	maildrop_close(&md);
+	free(orig.p);
+	free(now.p);
+}
+END_TEST
+
+/* New mail after deleting everything, and after deleting the last. */
+START_TEST(test_update_all_with_new_mail)
+{
+	static const char more[] = "From dave@example.org Tue Jan  2 00:00:00 "
+	    "2024\nSubject: four\n\nBody four.\n\n";
+	struct maildrop	md;
+	struct buf	orig, now;
+
+	copy_fixture("plain.mbox");
+	buf_read(mbox, &orig);
+	open_ok(&md, mbox);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	md.msgs[0].deleted = md.msgs[1].deleted = md.msgs[2].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	buf_read(mbox, &now);
+	ck_assert_uint_eq(now.n, sizeof(more) - 1);
+	ck_assert_int_eq(memcmp(now.p, more, now.n), 0);
+	free(now.p);
+
+	buf_write(mbox, orig.p, orig.n, 0);
+	open_ok(&md, mbox);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	md.msgs[2].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	buf_read(mbox, &now);
+	ck_assert_uint_eq(now.n, 203 + sizeof(more) - 1);
+	ck_assert_int_eq(memcmp(now.p, orig.p, 203), 0);
+	ck_assert_int_eq(memcmp(now.p + 203, more, sizeof(more) - 1), 0);
+	free(now.p);
+	free(orig.p);
+}
+END_TEST
+
+/* A mailbox rewritten under the session is not touched by UPDATE. */
+START_TEST(test_update_refuses_rewritten)
+{
+	struct maildrop	 md;
+	struct buf	 orig, now;
+	off_t		 off, len;
+	char		*moved;
+
+	copy_fixture("plain.mbox");
+	buf_read(mbox, &orig);
+	/* Shrunk. */
+	open_ok(&md, mbox);
+	ck_assert_int_eq(truncate(mbox, 100), 0);
+	ck_assert_int_eq(md.be->open_msg(&md, 0, &off, &len), -1);
+	md.msgs[0].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_TEMP);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	buf_read(mbox, &now);
+	ck_assert_uint_eq(now.n, 100);
+	ck_assert_int_eq(memcmp(now.p, orig.p, 100), 0);
+	free(now.p);
+	/* Same size, but the messages moved. */
+	buf_write(mbox, orig.p, orig.n, 0);
+	open_ok(&md, mbox);
+	moved = xcalloc(orig.n, 1);
+	memcpy(moved, "\n", 1);
+	memcpy(moved + 1, orig.p, orig.n - 1);
+	buf_write(mbox, moved, orig.n, 0);
+	md.msgs[0].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_TEMP);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	buf_read(mbox, &now);
+	ck_assert_uint_eq(now.n, orig.n);
+	ck_assert_int_eq(memcmp(now.p, moved, orig.n), 0);
+	free(now.p);
+	free(moved);
+	free(orig.p);
+}
+END_TEST
+
+/* ---- UPDATE killed at every step ---- */
+
+START_TEST(test_crash_update)
+{
+	static const int cases[][4] = {
+		{ 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, 1, 0 }, { 1, 1, 1, 1 },
+		{ 0, 0, 0, 1 }, { 1, 0, 1, 0 },
+	};
+	static const char more[] = "From new@example.org Tue Jan  2 00:00:00 "
+	    "2024\nSubject: new\n\nnew\n\n";
+	struct buf	orig;
+	char		*f;
+	size_t		i, n;
+
+	/* plain.mbox and a tiny fourth message, shorter than the marker. */
+	copy_fixture("plain.mbox");
+	buf_read(mbox, &orig);
+	f = xcalloc(orig.n + 16, 1);
+	memcpy(f, orig.p, orig.n);
+	memcpy(f + orig.n, "From x\n", 7);
+	n = orig.n + 7;
+	for (i = 0; i < NMSGS(cases); i++) {
+		/* Recovery is killed too where it differs most. */
+		crash_run(f, n, cases[i], NULL, i == 0);
+		crash_run(f, n, cases[i], more, i == 0 || i == 4);
+	}
+	free(f);
+	free(orig.p);
+}
+END_TEST
+
+/* ---- scanning across the read buffer's edges ---- */
+
+START_TEST(test_chunk_edges)
+{
+	static const char second[] = "From b@c Mon Jan  1 00:01:00 2024\n"
+	    "X-UIDL: edge-uidl\n\nbody\n\n";
+	struct maildrop	 md;
+	char		*f;
+	size_t		 n, k, at;
+	int		 d;
+
+	f = xcalloc(IO_CHUNK + 256, 1);
+	for (d = -60; d <= 8; d++) {
+		/* The second From_ line starts at IO_CHUNK + d. */
+		at = (size_t)(IO_CHUNK + d);
+		n = (size_t)snprintf(f, IO_CHUNK, "From a@b Mon Jan  1 "
+		    "00:00:00 2024\nSubject: pad\n\n");
+		k = at - n - 2;
+		memset(f + n, 'p', k);
+		n += k;
+		memcpy(f + n, "\n\n", 2);
+		n += 2;
+		ck_assert_uint_eq(n, at);
+		memcpy(f + n, second, sizeof(second) - 1);
+		n += sizeof(second) - 1;
+		buf_write(mbox, f, n, 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 2);
+		ck_assert_int_eq(md.msgs[0].len, (off_t)(at - 34 - 1));
+		ck_assert_uint_eq(md.msgs[0].size, at - 34 - 1 + 3);
+		ck_assert_int_eq(md.msgs[1].from, (off_t)at);
+		ck_assert_str_eq(md.msgs[1].uidl, "edge-uidl");
+		ck_assert_uint_eq(md.msgs[1].size, 19 + 2 + 6);
+		maildrop_close(&md);
+	}
+	free(f);
+}
+END_TEST
+
+/* A message's UIDL does not depend on where it sits in the file, nor on
+ * where the scan's reads happen to split it.  A header longer than the
+ * part that is hashed, at many offsets: */
+START_TEST(test_uidl_long_header_moved)
+{
+	static const char from2[] = "From b@c Mon Jan  1 00:01:00 2024\n";
+	char		 first[UIDL_MAX + 1];
+	struct maildrop	 md;
+	char		*f, *m2;
+	size_t		 n, k, m2n, hl;
+	int		 d;
+
+	hl = UIDL_HEADER_MAX + IO_CHUNK / 2;
+	m2 = xcalloc(hl + 1024, 1);
+	memcpy(m2, from2, sizeof(from2) - 1);
+	m2n = sizeof(from2) - 1;
+	memcpy(m2 + m2n, "X-Long: ", 8);
+	memset(m2 + m2n + 8, 'h', hl);
+	m2n += 8 + hl;
+	m2n += (size_t)snprintf(m2 + m2n, 1024, "\nSubject: long\n\nbody\n\n");
+	f = xcalloc(2 * IO_CHUNK + hl + 4096, 1);
+	for (d = 0; d < 40; d++) {
+		n = (size_t)snprintf(f, IO_CHUNK, "From a@b Mon Jan  1 "
+		    "00:00:00 2024\nSubject: pad\n\n");
+		k = 1 + (size_t)d * 1637 % (IO_CHUNK + 500);
+		memset(f + n, 'p', k);
+		n += k;
+		memcpy(f + n, "\n\n", 2);
+		n += 2;
+		memcpy(f + n, m2, m2n);
+		n += m2n;
+		buf_write(mbox, f, n, 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 2);
+		ck_assert(is_hash_uidl(md.msgs[1].uidl));
+		if (d == 0) {
+			strcpy(first, md.msgs[1].uidl);
+		}
+		ck_assert_msg(strcmp(md.msgs[1].uidl, first) == 0,
+		    "shift %d: UIDL %s, was %s", d, md.msgs[1].uidl, first);
+		maildrop_close(&md);
+	}
+	free(f);
+	free(m2);
+}
+END_TEST
+
+/* X-UIDL lines longer than the scan looks ahead (SCAN_AHEAD, 128), at
+ * every offset near the end of the scan's first read: never honoured,
+ * never honoured in part. */
+START_TEST(test_uidl_long_xuidl_moved)
+{
+	char		 first[2][UIDL_MAX + 1];
+	struct maildrop	 md;
+	char		*f;
+	size_t		 n, k, i;
+	int		 d;
+
+	f = xcalloc(2 * IO_CHUNK, 1);
+	for (d = 0; d < 400; d++) {
+		n = (size_t)snprintf(f, IO_CHUNK, "From a@b Mon Jan  1 "
+		    "00:00:00 2024\nSubject: pad\n\n");
+		/* Message 2's X-UIDL line starts at IO_CHUNK - 380 + d. */
+		k = IO_CHUNK - 380 + (size_t)d - n - 2 - 34;
+		memset(f + n, 'p', k);
+		n += k;
+		memcpy(f + n, "\n\n", 2);
+		n += 2;
+		n += (size_t)snprintf(f + n, IO_CHUNK, "From c@d Mon Jan  1 "
+		    "00:02:00 2024\nX-UIDL:%120sabcdefghijklmnopqrstuvwxyz\n\n"
+		    "two\n\nFrom c@d Mon Jan  1 00:03:00 2024\n"
+		    "X-UIDL: three%120sjunk\n\nthree\n\n"
+		    "From c@d Mon Jan  1 00:04:00 2024\n"
+		    "X-UIDL: four%40s\n\nfour\n\n", "", "", "");
+		buf_write(mbox, f, n, 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 4);
+		ck_assert_int_eq(md.msgs[1].from + 34,
+		    IO_CHUNK - 380 + d);
+		ck_assert_str_eq(md.msgs[3].uidl, "four");
+		for (i = 0; i < 2; i++) {
+			ck_assert_msg(is_hash_uidl(md.msgs[1 + i].uidl),
+			    "message %zu, shift %d: UIDL %s", i + 2, d,
+			    md.msgs[1 + i].uidl);
+			if (d == 0) {
+				strcpy(first[i], md.msgs[1 + i].uidl);
+			}
+			ck_assert_str_eq(md.msgs[1 + i].uidl, first[i]);
+		}
+		maildrop_close(&md);
+	}
+	free(f);
+}
+END_TEST
+
+/* Line kinds for random mailboxes: separators by accident, quoted ones,
+ * dots, CRs, NULs, empty lines. */
+static const struct {
+	const char	*s;
+	size_t		 n;
+} kinds[] = {
+#define K(s)	{ s, sizeof(s) - 1 }
+	K("Subject: s"), K(">From y"), K("."), K(".."), K(""), K(""),
+	K("\r"), K("a\rb"), K("text"), K("n\0l"), K("X-Other: 1"), K("From"),
+#undef K
+};
+
+/* A random mailbox in f (of size cap); its length. */
+static size_t
+gen_mbox(char *f, size_t cap, uint32_t *seed)
+{
+	static unsigned	 serial;
+	size_t		 n = 0, i, k, nmsgs, nlines, len;
+	int		 crlf = rnd(seed) % 3 == 0;
+
+	nmsgs = 1 + rnd(seed) % RANDOM_MSGS_MAX;
+	for (i = 0; i < nmsgs; i++) {
+		n += (size_t)snprintf(f + n, cap - n, "From m%u@x Mon Jan  1 "
+		    "00:00:00 2024%s", serial++, crlf ? "\r\n" : "\n");
+		nlines = rnd(seed) % 12;
+		for (k = 0; k < nlines; k++) {
+			if (rnd(seed) % 40 == 0) {
+				len = rnd(seed) % (IO_CHUNK + 100);
+				memset(f + n, 'L', len);
+				n += len;
+			} else if (rnd(seed) % 10 == 0) {
+				/* Unique, so that no two messages match. */
+				n += (size_t)snprintf(f + n, cap - n,
+				    "From body%u", serial++);
+			} else {
+				len = rnd(seed) % (sizeof(kinds) /
+				    sizeof(kinds[0]));
+				memcpy(f + n, kinds[len].s, kinds[len].n);
+				n += kinds[len].n;
+			}
+			if (crlf || rnd(seed) % 8 == 0) {
+				f[n++] = '\r';
+			}
+			f[n++] = '\n';
+		}
+		if (i + 1 < nmsgs || rnd(seed) % 2 == 0) {
+			f[n++] = '\n';	/* the separating empty line */
+		}
+	}
+	if (rnd(seed) % 4 == 0 && n > 0 && f[n - 1] == '\n') {
+		n--;			/* no final newline */
+	}
+	ck_assert_uint_lt(n, cap);
+	return n;
+}
+
+/* Random mailboxes: the scan agrees with the reference parser, sizes
+ * with the sizer and RETR, and UPDATE leaves exactly the survivors. */
+START_TEST(test_random_mboxes)
+{
+	struct ref	*ref;
+	struct maildrop	 md;
+	struct buf	 got;
+	struct sizer	 sz;
+	char		*f, *want, *model, (*saved)[UIDL_MAX + 1];
+	size_t		 cap = RANDOM_MSGS_MAX * 16 * (IO_CHUNK + 200);
+	size_t		 n, nref, i, k, wn, total = 0, big = 0, dels = 0;
+	uint32_t	 seed = 20240101;
+	int		 t;
+
+	f = xcalloc(cap, 1);
+	want = xcalloc(cap, 1);
+	ref = xcalloc(RANDOM_MSGS_MAX * 16, sizeof(*ref));
+	saved = xcalloc(RANDOM_MSGS_MAX * 16, sizeof(*saved));
+	for (t = 0; t < RANDOM_MBOXES; t++) {
+		n = gen_mbox(f, cap, &seed);
+		nref = ref_parse(f, n, ref, RANDOM_MSGS_MAX * 16);
+		total += nref;
+		big += n > IO_CHUNK;
+		buf_write(mbox, f, n, 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, nref);
+		for (i = 0; i < nref; i++) {
+			ck_assert_int_eq(md.msgs[i].from, (off_t)ref[i].from);
+			ck_assert_int_eq(md.msgs[i].off, (off_t)ref[i].off);
+			ck_assert_int_eq(md.msgs[i].len, (off_t)ref[i].len);
+			ck_assert_uint_eq(md.msgs[i].size,
+			    ref_size(f + ref[i].off, ref[i].len));
+			sizer_init(&sz);
+			sizer_feed(&sz, f + ref[i].off, ref[i].len);
+			ck_assert_uint_eq(md.msgs[i].size, sizer_end(&sz));
+		}
+		check_unique(&md);
+		/* RETR of a few. */
+		for (i = 0; i < nref; i += 1 + nref / 3) {
+			retr(&md, i, -1, &got);
+			model = model_retr(f + ref[i].off, ref[i].len, &wn);
+			ck_assert_uint_eq(got.n, wn);
+			ck_assert_int_eq(memcmp(got.p, model, wn), 0);
+			free(model);
+			free(got.p);
+		}
+		/* Delete at random; expect the other regions. */
+		wn = 0;
+		for (i = 0, k = 0; i < nref; i++) {
+			md.msgs[i].deleted = rnd(&seed) % 3 == 0;
+			dels += md.msgs[i].deleted;
+			if (!md.msgs[i].deleted) {
+				strcpy(saved[k++], md.msgs[i].uidl);
+				memcpy(want + wn, f + ref[i].from,
+				    (i + 1 < nref ? ref[i + 1].from : n) -
+				    ref[i].from);
+				wn += (i + 1 < nref ? ref[i + 1].from : n) -
+				    ref[i].from;
+			}
+		}
+		ck_assert_int_eq(maildrop_update(&md), MD_OK);
+		maildrop_close(&md);
+		check_no_leftovers(mbox);
+		buf_read(mbox, &got);
+		ck_assert_uint_eq(got.n, wn);
+		ck_assert_int_eq(memcmp(got.p, want, wn), 0);
+		free(got.p);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, k);
+		for (i = 0; i < k; i++) {
+			ck_assert_str_eq(md.msgs[i].uidl, saved[i]);
+		}
+		maildrop_close(&md);
+	}
+	/* The generator made what this test is meant to cover. */
+	ck_assert_uint_gt(total, 10 * RANDOM_MBOXES);
+	ck_assert_uint_gt(big, RANDOM_MBOXES / 4);
+	ck_assert_uint_gt(dels, total / 5);
+	free(saved);
+	free(ref);
+	free(want);
+	free(f);
+}
+END_TEST
+
+static Suite *
+mbox_suite(void)
+{
+	Suite	*s = suite_create("mbox");
+	TCase	*tc;
+
+	tc = tcase_create("scan");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_plain);
+	tcase_add_test(tc, test_crlf);
+	tcase_add_test(tc, test_from_in_body);
+	tcase_add_test(tc, test_dots);
+	tcase_add_test(tc, test_empty_body);
+	tcase_add_test(tc, test_no_final_newline);
+	tcase_add_test(tc, test_trailing_empty_lines);
+	tcase_add_test(tc, test_nul);
+	tcase_add_test(tc, test_big_line);
+	tcase_add_test(tc, test_not_mbox);
+	tcase_add_test(tc, test_empty_and_missing);
+	tcase_add_test(tc, test_refuse_unsafe_files);
+	tcase_add_test(tc, test_chunk_edges);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("uidl");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_dup_messages);
+	tcase_add_test(tc, test_xuidl);
+	tcase_add_test(tc, test_xuidl_line_limit);
+	tcase_add_test(tc, test_uidl_reopen_and_copy);
+	tcase_add_test(tc, test_uidl_after_append);
+	tcase_add_test(tc, test_uidl_after_delete);
+	tcase_add_test(tc, test_uidl_long_header_moved);
+	tcase_add_test(tc, test_uidl_long_xuidl_moved);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lock");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_in_use);
+	tcase_add_test(tc, test_mda_not_blocked);
+	tcase_add_test(tc, test_stale_dotlock);
+	tcase_add_test(tc, test_waits_for_mda);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("update");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_update_cases);
+	tcase_add_test(tc, test_update_keeps_new_mail);
+	tcase_add_test(tc, test_update_all_with_new_mail);
+	tcase_add_test(tc, test_update_refuses_rewritten);
+	tcase_add_test(tc, test_random_mboxes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("crash");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_crash_update);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (sodium_init() == -1) {
+		return EXIT_FAILURE;
+	}
+	log_init(LOG_TO_STDERR);
+	return run_suite(mbox_suite());
+}
