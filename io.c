@@ -20,7 +20,7 @@ struct msgout {
 };
 
 static int	io_wait(int, short, int);
-static int	io_fill(int);
+static int	io_fill(uint64_t);
 static int	msg_chunk(struct msgout *, const char *, size_t);
 static int	msg_eol(struct msgout *);
 
@@ -43,9 +43,9 @@ io_init(int in, int out)
 	out_failed = 0;
 }
 
-/* Wait for fd to be ready; 0 ready, IO_TIMEOUT or IO_ERROR. */
+/* Wait up to ms for fd to be ready; 0 ready, IO_TIMEOUT or IO_ERROR. */
 static int
-io_wait(int fd, short events, int timeout)
+io_wait(int fd, short events, int ms)
 {
 	struct pollfd	pfd;
 	int		n;
@@ -53,7 +53,7 @@ io_wait(int fd, short events, int timeout)
 	pfd.fd = fd;
 	pfd.events = events;
 	for (;;) {
-		n = poll(&pfd, 1, timeout * 1000);
+		n = poll(&pfd, 1, ms);
 		if (n > 0) {
 			return 0;
 		}
@@ -66,10 +66,12 @@ io_wait(int fd, short events, int timeout)
 	}
 }
 
-/* Read more input after in_end; octets read or an IO_ code. */
+/* Read more input after in_end, by the deadline (now_ms() clock);
+ * octets read or an IO_ code. */
 static int
-io_fill(int timeout)
+io_fill(uint64_t deadline)
 {
+	uint64_t now = now_ms();
 	ssize_t	n;
 	int	r;
 
@@ -81,7 +83,10 @@ io_fill(int timeout)
 	if (in_end == sizeof(inbuf)) {
 		in_start = in_end = 0;	/* only ever full inside a long line */
 	}
-	if ((r = io_wait(in_fd, POLLIN, timeout)) != 0) {
+	if (now >= deadline) {
+		return IO_TIMEOUT;
+	}
+	if ((r = io_wait(in_fd, POLLIN, (int)(deadline - now))) != 0) {
 		return r;
 	}
 	do {
@@ -103,6 +108,8 @@ io_getline(char *buf, size_t bufsize, size_t max, int timeout)
 	size_t	 len = 0, n;
 	char	*lf;
 	int	 r, toolong = 0, nul = 0;
+	/* One deadline for the whole line: dripping octets does not help. */
+	uint64_t deadline = now_ms() + (uint64_t)timeout * 1000;
 
 	out_timeout = timeout;
 	for (;;) {
@@ -127,7 +134,7 @@ io_getline(char *buf, size_t bufsize, size_t max, int timeout)
 		if (io_flush() == -1) {
 			return IO_ERROR;
 		}
-		if ((r = io_fill(timeout)) < 0) {
+		if ((r = io_fill(deadline)) < 0) {
 			return r;
 		}
 	}
@@ -229,7 +236,7 @@ io_flush(void)
 		return -1;
 	}
 	while (off < out_len) {
-		if (io_wait(out_fd, POLLOUT, out_timeout) != 0) {
+		if (io_wait(out_fd, POLLOUT, out_timeout * 1000) != 0) {
 			out_failed = 1;
 			break;
 		}

@@ -40,7 +40,7 @@ void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 io_init(int, int);
 /* Read one line without its CRLF or LF into buf (NUL-terminated); the
  * line with its CRLF may be at most max octets.  Returns the length or an
- * IO_ code; waits at most timeout seconds for the rest of the line. */
+ * IO_ code; the whole line must arrive within timeout seconds. */
 int	 io_getline(char *, size_t, size_t, int);
 void	 io_write(const void *, size_t);
 void	 io_puts(const char *);

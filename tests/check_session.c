@@ -169,10 +169,16 @@ start_args(int log, const char *extra1, const char *extra2)
 {
 	struct sess	 s;
 	int		 sv[2], lfd;
-	const char	*argv[10];
+	const char	*argv[13];
 	int		 n = 0;
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* make check-valgrind runs pop3d under the words of POP3D_WRAPPER. */
+	if (getenv("POP3D_WRAPPER") != NULL) {
+		argv[n++] = "/bin/sh";
+		argv[n++] = "-c";
+		argv[n++] = "exec $POP3D_WRAPPER \"$0\" \"$@\"";
+	}
 	argv[n++] = "./pop3d";
 	argv[n++] = "-f";
 	argv[n++] = passwd;
@@ -197,7 +203,7 @@ start_args(int log, const char *extra1, const char *extra2)
 		}
 		close(sv[0]);
 		close(sv[1]);
-		execv("./pop3d", (char *const *)(uintptr_t)argv);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -502,6 +508,25 @@ START_TEST(t_login_timeout)
 	expect(&s, "+OK\r\n-ERR Autologout: idle for too long\r\n");
 	ck_assert_int_eq(expect_end(&s), 1);
 	assert_log_has("session end: timeout before login");
+}
+END_TEST
+
+/* The timer covers a whole line: octets dripped slower than a line may
+ * take do not keep the connection open. */
+START_TEST(t_drip_timeout)
+{
+	struct sess	s = start_args(1, "--login-timeout=2", NULL);
+	const char	*p;
+
+	expect(&s, GREETING);
+	for (p = "CAPA"; *p != '\0'; p++) {
+		if (write(s.fd, p, 1) != 1) {
+			break;		/* closed on us: the point */
+		}
+		sleep(1);
+	}
+	expect(&s, "-ERR Autologout: idle for too long\r\n");
+	ck_assert_int_eq(expect_end(&s), 1);
 }
 END_TEST
 
@@ -854,6 +879,7 @@ session_suite(void)
 	tcase_add_test(tc, t_drop_deletes_nothing);
 	tcase_add_test(tc, t_timeout_deletes_nothing);
 	tcase_add_test(tc, t_login_timeout);
+	tcase_add_test(tc, t_drip_timeout);
 	tcase_add_test(tc, t_auth_failures);
 	tcase_add_test(tc, t_auth_plain);
 	tcase_add_test(tc, t_state_and_unknown);
