@@ -516,15 +516,20 @@ END_TEST
 START_TEST(t_drip_timeout)
 {
 	struct sess	s = start_args(1, "--login-timeout=2", NULL);
-	const char	*p;
+	struct pollfd	pfd;
+	int		i, answered = 0;
 
 	expect(&s, GREETING);
-	for (p = "CAPA"; *p != '\0'; p++) {
-		if (write(s.fd, p, 1) != 1) {
-			break;		/* closed on us: the point */
+	pfd.fd = s.fd;
+	pfd.events = POLLIN;
+	/* An octet every half second for 6 s, never a whole line. */
+	for (i = 0; i < 12 && !answered; i++) {
+		if (write(s.fd, "A", 1) != 1) {
+			break;
 		}
-		sleep(1);
+		answered = poll(&pfd, 1, 500) == 1;
 	}
+	ck_assert_msg(answered, "still waiting for the line after 6 s");
 	expect(&s, "-ERR Autologout: idle for too long\r\n");
 	ck_assert_int_eq(expect_end(&s), 1);
 }
