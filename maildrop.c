@@ -150,7 +150,9 @@ session_lock(struct maildrop *md)
 
 	snprintf(path, sizeof(path), "%s%s", md->path,
 	    md->be == &mbox_backend ? SESSION_LOCK_MBOX : SESSION_LOCK_MAILDIR);
+	auth_lock_group(1);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	auth_lock_group(0);
 	if (fd == -1) {
 		log_warn("session lock %s", path);
 		return errno == ENOENT || errno == EACCES ? MD_PERM : MD_TEMP;

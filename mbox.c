@@ -74,6 +74,7 @@ static enum md_status mbox_openfile(struct maildrop *);
 static int	dotlock_take(const char *);
 static int	dotlock_try(const char *, const char *);
 static void	dotlock_drop(const char *);
+static enum md_status lock_both(struct maildrop *);
 static int	scan_fill(struct scan *, size_t);
 static int	scan_line(struct scan *);
 static void	scan_begin(struct scan *, off_t);
@@ -256,8 +257,22 @@ dotlock_drop(const char *path)
 	}
 }
 
+/* The locks, and with them the spool's lock group (auth_lock_group):
+ * creating PATH.lock and the journal beside the mailbox may need it. */
 enum md_status
 mbox_lock(struct maildrop *md)
+{
+	enum md_status	r;
+
+	auth_lock_group(1);
+	if ((r = lock_both(md)) != MD_OK) {
+		auth_lock_group(0);
+	}
+	return r;
+}
+
+static enum md_status
+lock_both(struct maildrop *md)
 {
 	struct flock	fl;
 	int		i, r;
@@ -296,6 +311,7 @@ mbox_unlock(struct maildrop *md)
 	struct flock	fl;
 
 	dotlock_drop(md->path);
+	auth_lock_group(0);
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_UNLCK;
 	fl.l_whence = SEEK_SET;
@@ -968,9 +984,11 @@ mbox_recover(struct maildrop *md)
 	path_with(tpath, sizeof(tpath), md->path, JTMP_SUFFIX);
 	path_with(jpath, sizeof(jpath), md->path, JOURNAL_SUFFIX);
 	/* An unfinished journal: the mailbox was not touched yet. */
+	auth_lock_group(1);
 	if (unlink(tpath) == 0) {
 		log_info("removed unfinished journal %s", tpath);
 	}
+	auth_lock_group(0);
 	if ((jfd = open(jpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT) {
 			return MD_OK;

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
@@ -57,6 +58,7 @@ struct options {
 	int		 login_timeout;
 	int		 allow_plaintext;
 	unsigned long	 fail_delay;
+	unsigned long	 auth_floor;	/* AUTH_FLOOR_MS; tests/fuzz sets 0 */
 	enum log_dest	 log;
 	int		 hash;
 	unsigned long long hash_ops;
@@ -103,7 +105,8 @@ static size_t	count_marked(const struct maildrop *, int);
 
 static struct options opt = {
 	DEF_PASSWD_FILE, DEF_MAILDROP, DEF_TIMEOUT, DEF_LOGIN_TIMEOUT, 0,
-	AUTH_FAIL_DELAY_MS, LOG_TO_SYSLOG, 0, 0, 0, 0, PRIVSEP_USER
+	AUTH_FAIL_DELAY_MS, AUTH_FLOOR_MS, LOG_TO_SYSLOG, 0, 0, 0, 0,
+	PRIVSEP_USER
 };
 
 /* RFC 1939 4 and RFC 2449 5: what each state accepts. */
@@ -135,7 +138,7 @@ static const struct cmd trans_cmds[] = {
 static void
 usage(FILE *f)
 {
-	fprintf(f,
+	(void)fprintf(f,
 "usage: pop3d [OPTION]...  serve one POP3 session on stdin/stdout\n"
 "  -f, --passwd=FILE        password file (default %s)\n"
 "  -m, --maildrop=LOC       default maildrop (default %s)\n"
@@ -148,6 +151,7 @@ usage(FILE *f)
 "      --hash-ops=N         Argon2id passes for --hash\n"
 "      --hash-mem=KIB       Argon2id memory for --hash\n"
 "      --check              check the password file and maildrops\n"
+"      --lock-group=GROUP   group allowed to make lock files in the spool\n"
 "      --privsep-user=USER  run the pre-login dialogue as USER when root\n"
 "                           (default %s)\n"
 "  -V, --version            print the version\n"
@@ -165,10 +169,10 @@ startup_error(const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (isatty(2)) {
-		fprintf(stderr, "pop3d: %s\n", msg);
+		(void)fprintf(stderr, "pop3d: %s\n", msg);
 	} else {
 		openlog(LOG_IDENT, LOG_PID, LOG_MAIL);
 		syslog(LOG_ERR, "%s", msg);
@@ -193,7 +197,7 @@ static void
 parse_options(int argc, char **argv)
 {
 	enum { O_LOGIN = 256, O_PLAIN, O_LOG, O_HASH, O_OPS, O_MEM, O_CHECK,
-	    O_DELAY, O_PRIVSEP };
+	    O_DELAY, O_PRIVSEP, O_LOCKGROUP };
 	static const struct option longopts[] = {
 		{ "passwd", required_argument, NULL, 'f' },
 		{ "maildrop", required_argument, NULL, 'm' },
@@ -207,11 +211,13 @@ parse_options(int argc, char **argv)
 		{ "hash-mem", required_argument, NULL, O_MEM },
 		{ "check", no_argument, NULL, O_CHECK },
 		{ "privsep-user", required_argument, NULL, O_PRIVSEP },
+		{ "lock-group", required_argument, NULL, O_LOCKGROUP },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int	c;
+	struct group	*gr;
+	int		 c;
 
 	opterr = 0;		/* getopt would write to fd 2 */
 	while ((c = getopt_long(argc, argv, "f:m:t:Vh", longopts, NULL)) !=
@@ -266,6 +272,13 @@ parse_options(int argc, char **argv)
 		case O_PRIVSEP:
 			opt.privsep_user = optarg;
 			break;
+		case O_LOCKGROUP:
+			if ((gr = getgrnam(optarg)) == NULL) {
+				startup_error("--lock-group: no group %.64s",
+				    optarg);
+			}
+			auth_set_lock_group(gr->gr_gid);
+			break;
 		case 'V':
 			printf("%s\n", POP3D_IMPLEMENTATION);
 			exit(0);
@@ -294,6 +307,8 @@ plaintext_allowed(void)
 	if (opt.allow_plaintext) {
 		return 1;
 	}
+	/* A short address leaves the rest as it was: make that zeros. */
+	memset(&ss, 0, sizeof(ss));
 	if (getpeername(0, (struct sockaddr *)&ss, &len) == -1) {
 		return errno == ENOTSOCK || errno == ENOTCONN;
 	}
@@ -317,7 +332,7 @@ main(int argc, char **argv)
 {
 	struct session	s;
 
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	/* No core file may hold a password or a hash. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	umask(077);
@@ -530,8 +545,6 @@ c_capa(struct session *s, int argc, char **argv, char *rest)
 static enum next
 c_quit(struct session *s, int argc, char **argv, char *rest)
 {
-	enum md_status	st;
-
 	(void)argc;
 	(void)argv;
 	(void)rest;
@@ -541,7 +554,7 @@ c_quit(struct session *s, int argc, char **argv, char *rest)
 		return NX_QUIT;
 	}
 	/* RFC 1939 6: the UPDATE state, and only from here. */
-	if ((st = maildrop_update(&s->md)) != MD_OK) {
+	if (maildrop_update(&s->md) != MD_OK) {
 		s->how = "update-failed";
 		io_puts("-ERR [SYS/TEMP] Could not remove deleted messages; "
 		    "nothing was lost, try again later\r\n");
@@ -577,6 +590,8 @@ c_utf8(struct session *s, int argc, char **argv, char *rest)
 static enum next
 c_user(struct session *s, int argc, char **argv, char *rest)
 {
+	size_t	len = strlen(argv[0]);
+
 	(void)argc;
 	(void)rest;
 	s->have_user = 0;
@@ -585,11 +600,11 @@ c_user(struct session *s, int argc, char **argv, char *rest)
 		    "this connection\r\n");
 		return NX_GO;
 	}
-	if (strlen(argv[0]) > USER_MAX) {
+	if (len > USER_MAX) {
 		io_puts("-ERR [AUTH] User name too long\r\n");
 		return NX_GO;
 	}
-	strcpy(s->user, argv[0]);
+	memcpy(s->user, argv[0], len + 1);
 	s->have_user = 1;
 	io_puts("+OK\r\n");
 	return NX_GO;
@@ -710,8 +725,8 @@ login_attempt(const char *user, const char *pass, struct auth_user *au,
 	}
 	if (v == AUTH_OK) {
 		now = now_ms();
-		if (now < t0 + AUTH_FLOOR_MS) {
-			sleep_ms((unsigned long)(t0 + AUTH_FLOOR_MS - now));
+		if (now < t0 + opt.auth_floor) {
+			sleep_ms((unsigned long)(t0 + opt.auth_floor - now));
 		}
 		return ATT_OK;
 	}

@@ -98,6 +98,12 @@ void	 auth_user_free(struct auth_user *);
 /* As root: switch to au's uid, gid and groups for good; refuses uid 0 and
  * entries without a uid.  As another user: stay.  -1 on failure (logged). */
 int	 auth_become(const struct auth_user *);
+/* As root, name the group (e.g. mail) that may create lock files in a
+ * spool directory: auth_become keeps it as the saved gid only. */
+void	 auth_set_lock_group(gid_t);
+/* Take (1) or drop (0) the lock group as effective gid around lock and
+ * journal files; no-op without one.  errno is kept. */
+void	 auth_lock_group(int);
 /* --hash: read a password from stdin, print its hash made with ops passes
  * and mem octets (0: libsodium's interactive limits); exit status. */
 int	 auth_hash_main(unsigned long long, size_t);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -805,6 +806,41 @@ START_TEST(t_privsep)
 }
 END_TEST
 
+/* As root, Debian's spool (root:mail 2775): users may not create lock
+ * files there, unless --lock-group=mail lends pop3d the group for them. */
+START_TEST(t_spool_lock_group)
+{
+	static const char	want[] = SEP1 MSG1 "\n" SEP3 MSG3;
+	char			cmd[CMDLEN];
+	struct sess		s;
+
+	if (geteuid() != 0 || getgrnam("mail") == NULL) {
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "mkdir %s/spool && chown root:mail "
+	    "%s/spool && chmod 2775 %s/spool && mv %s %s/spool/alice && "
+	    "chown nobody:mail %s/spool/alice && chmod 660 %s/spool/alice && "
+	    "sed -i 's,mail=mbox:%%h/%%u.mbox,mail=mbox:%%h/spool/%%u,' %s",
+	    dir, dir, dir, mbox, dir, dir, dir, passwd);
+	ck_assert_int_eq(run(cmd), 0);
+	snprintf(mbox, sizeof(mbox), "%s/spool/alice", dir);
+	s = start();
+	expect(&s, GREETING);
+	say(&s, "USER alice\r\nPASS secret\r\n");
+	expect(&s, "+OK\r\n-ERR [SYS/PERM] Maildrop unavailable\r\n");
+	ck_assert_int_eq(expect_end(&s), 1);
+	s = start_args(1, "--lock-group=mail", NULL);
+	login_alice(&s);
+	say(&s, "DELE 2\r\nQUIT\r\n");
+	expect(&s, "+OK Message 2 deleted\r\n+OK Bye\r\n");
+	ck_assert_int_eq(expect_end(&s), 0);
+	assert_file(mbox, want, sizeof(want) - 1);
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s/spool | wc -l) -eq 2 && "
+	    "test -f %s/spool/alice.pop3d-lock", dir, dir);
+	ck_assert_int_eq(run(cmd), 0);
+}
+END_TEST
+
 /* Without --log=stderr not one byte goes to fd 2 (under inetd it is the
  * client). */
 START_TEST(t_no_stderr)
@@ -895,6 +931,7 @@ session_suite(void)
 	tcase_add_test(tc, t_empty_and_bad_maildrops);
 	tcase_add_test(tc, t_root_needs_uid);
 	tcase_add_test(tc, t_privsep);
+	tcase_add_test(tc, t_spool_lock_group);
 	tcase_add_test(tc, t_no_stderr);
 	tcase_add_test(tc, t_command_line);
 	tcase_add_test(tc, t_hash_logs_in);
