@@ -106,6 +106,11 @@ static const struct {
 static gid_t	lock_gid = (gid_t)-1;
 static int	lock_held;
 static char dummy_hash[crypto_pwhash_STRBYTES];
+/* Better still: the first usable Argon2 hash of the file itself, so that
+ * an unknown user costs exactly what the users there cost (--hash-mem on
+ * a small host).  No password can log in through it: the verdict for an
+ * unknown user is a failure whatever the verification says. */
+static char file_stand_in[crypto_pwhash_STRBYTES];
 
 static void	 pw_problem(struct pwfile *, unsigned long, int,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
@@ -127,6 +132,7 @@ static void	 pw_bad_scheme(struct pwfile *, const struct pw_entry *);
 static int	 pw_hash_valid(enum pw_scheme, const char *);
 static enum pw_scheme pw_usable(struct pwfile *, const struct pw_entry *,
 		    const char **);
+static void	 pw_keep_stand_in(const struct pw_entry *);
 static void	 pw_dup(struct pwfile *, unsigned long, const char *,
 		    unsigned long);
 static int	 pw_find(struct pwfile *, const char *, struct pw_entry *);
@@ -557,7 +563,9 @@ pw_find(struct pwfile *pf, const char *user, struct pw_entry *e)
 	char		*keep;
 	int		 found = 0, r;
 
+	file_stand_in[0] = '\0';
 	while ((r = pwfile_next(pf, &cur)) == LINE_OK) {
+		pw_keep_stand_in(&cur);
 		if (strcmp(cur.user, user) != 0) {
 			continue;
 		}
@@ -573,6 +581,21 @@ pw_find(struct pwfile *pf, const char *user, struct pw_entry *e)
 		pf->spare = keep;
 	}
 	return (r == LINE_EOF ? found : -1);
+}
+
+/* Keep e's hash as the stand-in if it is the file's first usable Argon2
+ * hash (checked quietly: logins report problems only for the user). */
+static void
+pw_keep_stand_in(const struct pw_entry *e)
+{
+	const char	*hash;
+
+	if (file_stand_in[0] == '\0' &&
+	    pw_scheme(e->pass, &hash) == SCHEME_ARGON2 &&
+	    strlen(hash) < sizeof(file_stand_in) &&
+	    pw_hash_valid(SCHEME_ARGON2, hash)) {
+		memcpy(file_stand_in, hash, strlen(hash) + 1);
+	}
 }
 
 /* Make dummy_hash once per process; -1 (logged) if libsodium fails. */
@@ -636,8 +659,9 @@ pw_verify(struct pwfile *pf, const struct pw_entry *e, const char *pass,
 		s = pw_usable(pf, e, &hash);
 	}
 	if (s == SCHEME_BAD || len > PASS_MAX) {
-		/* The work is the point; no password matches the stand-in. */
-		r = crypto_pwhash_str_verify(dummy_hash, pass,
+		/* The work is the point; whatever it says, this fails. */
+		r = crypto_pwhash_str_verify(file_stand_in[0] != '\0' ?
+		    file_stand_in : dummy_hash, pass,
 		    len > PASS_MAX ? PASS_MAX : len);
 		(void)r;
 		*why = e == NULL ? "unknown user" : len > PASS_MAX ?
