@@ -114,7 +114,7 @@ add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
 		    MAILDROP_MSGS_MAX);
 		return -1;
 	}
-	snprintf(rel, sizeof(rel), "%s/%s", dir, name);
+	(void)snprintf(rel, sizeof(rel), "%s/%s", dir, name);
 	m->name = xstrdup(rel);
 	m->len = st.st_size;
 	set_uidl(m, name);
@@ -250,7 +250,7 @@ maildir_update(struct maildrop *md)
 			}
 		} else if (m->retrieved && strncmp(m->name, "new/", 4) == 0 &&
 		    strchr(m->name, ':') == NULL) {
-			snprintf(to, sizeof(to), "cur/%s%s", m->name + 4,
+			(void)snprintf(to, sizeof(to), "cur/%s%s", m->name + 4,
 			    INFO_SEEN);
 			if (renameat(md->fd, m->name, md->fd, to) == -1 &&
 			    errno != ENOENT) {

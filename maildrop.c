@@ -148,7 +148,7 @@ session_lock(struct maildrop *md)
 	char	path[LOCATION_MAX + 32];
 	int	fd;
 
-	snprintf(path, sizeof(path), "%s%s", md->path,
+	(void)snprintf(path, sizeof(path), "%s%s", md->path,
 	    md->be == &mbox_backend ? SESSION_LOCK_MBOX : SESSION_LOCK_MAILDIR);
 	auth_lock_group(1);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -298,8 +298,9 @@ maildrop_fix_uidls(struct maildrop *md)
 		k = next[j] != 0 ? next[j] : 2;
 		do {
 			n = snprintf(suffix, sizeof(suffix), "-%zu", k++);
-			snprintf(md->msgs[i].uidl, sizeof(md->msgs[i].uidl),
-			    "%.*s%s", UIDL_MAX - n, base, suffix);
+			(void)snprintf(md->msgs[i].uidl,
+			    sizeof(md->msgs[i].uidl), "%.*s%s", UIDL_MAX - n,
+			    base, suffix);
 		} while (uidl_insert(tab, size - 1, md->msgs, i, &taken) == -1);
 		next[j] = k;
 	}

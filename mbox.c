@@ -383,7 +383,7 @@ scan_fill(struct scan *sc, size_t want)
 		}
 		if (n <= 0) {
 			log_warn("read %s at %lld", sc->md->path,
-			    (long long)(sc->base + (off_t)sc->end));
+			    (long long)sc->base + (long long)sc->end);
 			return -1;
 		}
 		sc->end += (size_t)n;

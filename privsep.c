@@ -60,12 +60,15 @@ ps_read(int fd, void *p, size_t n, int timeout)
 	struct pollfd	 pfd = { fd, POLLIN, 0 };
 	char		*s = p;
 	ssize_t		 r;
+	int		 ready;
 
 	while (n > 0) {
-		if (poll(&pfd, 1, timeout * 1000) != 1) {
-			if (errno == EINTR) {
-				continue;
-			}
+		/* A timeout (0) leaves errno as it was: test it only on -1. */
+		if ((ready = poll(&pfd, 1, timeout * 1000)) == -1 &&
+		    errno == EINTR) {
+			continue;
+		}
+		if (ready != 1) {
 			return -1;
 		}
 		if ((r = read(fd, s, n)) == -1 && errno == EINTR) {

@@ -43,7 +43,8 @@ xreallocarray(void *p, size_t n, size_t size)
 	if (size != 0 && n > SIZE_MAX / size) {
 		fatalx("allocation of %zu * %zu overflows", n, size);
 	}
-	if ((p = realloc(p, n * size)) == NULL) {
+	/* realloc(p, 0) may free p and return NULL: ask for one octet. */
+	if ((p = realloc(p, n * size > 0 ? n * size : 1)) == NULL) {
 		fatal("realloc");
 	}
 	return p;
@@ -74,7 +75,7 @@ sleep_ms(unsigned long ms)
 {
 	struct timespec	ts;
 
-	ts.tv_sec = ms / 1000;
+	ts.tv_sec = (time_t)(ms / 1000);
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
 		continue;
