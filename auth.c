@@ -99,7 +99,7 @@ static const struct {
  * random tag that no password matches.  It is written out, not computed,
  * so that making it costs nothing and the first login of a process does
  * one hash whatever the user.  An entry hashed at another cost (or with
- * scrypt) takes another time; the caller's AUTH_FLOOR_MS hides cheaper
+ * scrypt) takes another time; the caller's failure delay hides cheaper
  * ones, and an administrator who raises the cost accepts the difference.
  */
 /* The spool's lock group (--lock-group) and whether it is in effect. */

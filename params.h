@@ -33,8 +33,9 @@
  * after this many, so that one connection cannot run a dictionary. */
 #define AUTH_FAIL_MAX		3
 #define AUTH_FAIL_DELAY_MS	2000
-/* Every verification, good or bad, takes at least this long, so that the
- * reply time does not tell a known user from an unknown one. */
+/* A failed login is answered no sooner than this after it began, even
+ * with --fail-delay=0, so that the reply time does not tell a known user
+ * from an unknown one.  A success is answered at once. */
 #define AUTH_FLOOR_MS		250
 /* --fail-delay may lower the delay (tests, benchmarks) or raise it this far. */
 #define AUTH_FAIL_DELAY_MAX_MS	60000
@@ -70,7 +71,7 @@
 #define IO_INBUF		4096
 /* I/O chunk for reading mail and for the output buffer. */
 #define IO_CHUNK		(64 * 1024)
-#define IO_OUTBUF		(16 * 1024)
+#define IO_OUTBUF		(64 * 1024)
 
 /* Argon2id cost for --hash: libsodium's interactive limits by default. */
 #define HASH_OPS_MIN		1ULL
