@@ -42,9 +42,14 @@ def build(t, scratch):
                       cc_log)
     pc = logging_tool(scratch.path('my-pkg-config'),
                       shutil.which('pkg-config') or 'pkg-config', pc_log)
+    # A build of its own: not the CFLAGS of a make check-sanitize that
+    # runs this test (sanitizers cannot link -static).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'CFLAGS',
+                        'LDFLAGS')}
     r = subprocess.run(['make', '--no-print-directory', '-C', src, 'static',
                         'CC=' + cc, 'PKG_CONFIG=' + pc],
-                       capture_output=True, timeout=MAKE_SECS)
+                       capture_output=True, timeout=MAKE_SECS, env=env)
     out = (r.stdout + r.stderr).decode('utf-8', 'replace')
     binary = os.path.join(src, 'pop3d-static')
     if not t.check(r.returncode == 0 and os.path.exists(binary),
@@ -166,11 +171,18 @@ def measure(t, scratch, binary):
                   'retrieving %d messages (%d octets)' %
                   (name, 'root' if os.geteuid() == 0 else 'uid %d' %
                    os.geteuid(), label, kib, len(msgs), size), flush=True)
-            if 'cheap' in label:
+            # A sanitizer build's memory says nothing about pop3d's.
+            if 'cheap' in label and not sanitized(exe):
                 t.check(code == 0 and kib < SESSION_RSS_MAX_KIB,
                         '%s: a whole session with a cheap hash stays under '
                         '%d KiB' % (name, SESSION_RSS_MAX_KIB),
                         'exit %d, %d KiB' % (code, kib))
+
+
+def sanitized(exe):
+    """Whether exe was built with AddressSanitizer (make check-sanitize)."""
+    with open(exe, 'rb') as f:
+        return b'__asan_init' in f.read()
 
 
 def main():
