@@ -85,9 +85,23 @@ def getmail(r):
                  'delete = %s\n' %
                  (common.HOST, r.port, r.user, dl.PASSWORD, r.out, user,
                   'false' if r.keep else 'true'), 0o600)
-    code, out = run([r.tools['getmail'], '--rcfile=' + rc,
+    # Through getmail-waitpid.py: getmail6 (Debian 12's 6.18.11) can miss
+    # the exit of its delivery child, then sit out its 180 s timeout.
+    code, out = run(script_interpreter(r.tools['getmail']) +
+                    [os.path.join(HERE, 'getmail-waitpid.py'),
+                     r.tools['getmail'], '--rcfile=' + rc,
                      '--getmaildir=' + r.state])
     return code == 0, out
+
+
+def script_interpreter(path):
+    """The interpreter (with its arguments) in the #! line of path, so
+    that a wrapper runs under the Python that has the script's modules."""
+    with open(path, 'rb') as f:
+        line = f.readline()
+    if not line.startswith(b'#!'):
+        return [sys.executable]
+    return line[2:].decode().split()
 
 
 def mpop(r):
