@@ -1,6 +1,7 @@
 /* pop3d.c: main, options, the order of privileges, and the POP3 session:
  * one command table per state and one loop that reads and answers. */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -103,6 +104,7 @@ static enum next send_msg(struct session *, struct msg *, long);
 static enum next list_all(struct session *, int);
 static int	plain_decode(const char *, char *, size_t, char *, size_t);
 static size_t	count_marked(const struct maildrop *, int);
+static long	peak_kib(void);
 
 static struct options opt = {
 	DEF_PASSWD_FILE, DEF_MAILDROP, DEF_TIMEOUT, DEF_LOGIN_TIMEOUT, 0,
@@ -433,15 +435,25 @@ session_run(struct session *s)
 	}
 	if (s->state == ST_TRANS) {
 		log_info("session end: %s, retrieved %zu, deleted %zu, "
-		    "sent %llu octets", s->how, count_marked(&s->md, 0),
+		    "sent %llu octets, peak %ld KiB", s->how,
+		    count_marked(&s->md, 0),
 		    nx == NX_QUIT ? count_marked(&s->md, 1) : 0,
-		    (unsigned long long)io_sent());
+		    (unsigned long long)io_sent(), peak_kib());
 		maildrop_close(&s->md);
 	} else {
-		log_info("session end: %s before login, sent %llu octets",
-		    s->how != NULL ? s->how : "closed",
-		    (unsigned long long)io_sent());
+		log_info("session end: %s before login, sent %llu octets, "
+		    "peak %ld KiB", s->how != NULL ? s->how : "closed",
+		    (unsigned long long)io_sent(), peak_kib());
 	}
+}
+
+/* This process's peak resident memory, for the session-end line. */
+static long
+peak_kib(void)
+{
+	struct rusage	ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 /* Messages retrieved (deleted 0) or marked deleted (deleted 1). */

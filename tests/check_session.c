@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "params.h"
@@ -29,6 +30,9 @@
 #define READ_SECS	20
 #define PATHLEN		128	/* test paths are short: /tmp/pop3d-session.X/... */
 #define CMDLEN		4096
+/* A session's peak memory must stay well below this whatever the input. */
+#define PEAK_MAX_KIB	16384
+#define TIMING_TRIES	7
 
 /* The three messages of alice's mbox, as stored and as sent. */
 #define SEP1	"From a@example.org Fri Nov 27 10:00:00 2026\n"
@@ -841,6 +845,154 @@ START_TEST(t_spool_lock_group)
 }
 END_TEST
 
+/* The largest "peak N KiB" in the log: a session's memory. */
+static long
+log_peak(void)
+{
+	char	*log = slurp(logpath, NULL), *p;
+	long	 peak = -1, v;
+
+	ck_assert_ptr_nonnull(log);
+	for (p = log; (p = strstr(p, ", peak ")) != NULL; p++) {
+		v = strtol(p + 7, NULL, 10);
+		peak = v > peak ? v : peak;
+	}
+	free(log);
+	ck_assert_int_gt(peak, 0);
+	return peak;
+}
+
+/* Bounded memory: a 10 MB line is refused whole and costs nothing. */
+START_TEST(t_huge_line)
+{
+	struct sess	 s = start();
+	size_t		 n = 10 * 1024 * 1024;
+	char		*line = malloc(n + 3);
+	pid_t		 w;
+
+	ck_assert_ptr_nonnull(line);
+	memset(line, 'A', n);
+	memcpy(line + n, "\r\n", 3);
+	expect(&s, GREETING);
+	/* A writer of its own, so that replies cannot block the line. */
+	if ((w = fork()) == 0) {
+		say(&s, line);
+		say(&s, "CAPA\r\nQUIT\r\n");
+		_exit(0);
+	}
+	expect(&s, "-ERR Line too long\r\n+OK Capability list follows\r\n");
+	free(line);
+	ck_assert_int_eq(waitpid(w, NULL, 0), w);
+	close(s.fd);
+	ck_assert_int_eq(waitpid(s.pid, NULL, 0), s.pid);
+	ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+}
+END_TEST
+
+/* 100,000 pipelined commands: answered one by one, memory bounded. */
+START_TEST(t_many_pipelined)
+{
+	const int	 count = 100000;
+	char		*in = malloc((size_t)count * 6 + 1), buf[65536];
+	size_t		 got = 0, want = (size_t)count * 5, i;
+	ssize_t		 r;
+	pid_t		 w;
+	struct sess	 s = start();
+
+	ck_assert_ptr_nonnull(in);
+	for (i = 0; i < (size_t)count; i++) {
+		memcpy(in + i * 6, "NOOP\r\n", 6);
+	}
+	in[(size_t)count * 6] = '\0';
+	login_alice(&s);
+	if ((w = fork()) == 0) {
+		say(&s, in);
+		_exit(0);
+	}
+	while (got < want) {
+		r = read(s.fd, buf, sizeof(buf) < want - got ? sizeof(buf) :
+		    want - got);
+		ck_assert_int_gt(r, 0);
+		for (i = 0; i < (size_t)r; i++) {
+			ck_assert_int_eq(buf[i], "+OK\r\n"[(got + i) % 5]);
+		}
+		got += (size_t)r;
+	}
+	free(in);
+	ck_assert_int_eq(waitpid(w, NULL, 0), w);
+	say(&s, "QUIT\r\n");
+	expect(&s, "+OK Bye\r\n");
+	ck_assert_int_eq(expect_end(&s), 0);
+	ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+}
+END_TEST
+
+/* RFC 5034 4: an AUTH continuation is bounded too; over it, a failure. */
+START_TEST(t_auth_continuation_limit)
+{
+	char		line[AUTH_LINE_MAX + 16];
+	struct sess	s = start();
+
+	memset(line, 'Q', sizeof(line));
+	memcpy(line + AUTH_LINE_MAX - 1, "\r\n", 3);	/* one octet over */
+	expect(&s, GREETING);
+	say(&s, "AUTH PLAIN\r\n");
+	expect(&s, "+ \r\n");
+	say(&s, line);
+	expect(&s, AUTH_FAILED);
+	say(&s, "QUIT\r\n");
+	expect(&s, "+OK Bye\r\n");
+	ck_assert_int_eq(expect_end(&s), 0);
+}
+END_TEST
+
+static double
+login_secs(const char *user)
+{
+	struct timespec	a, b;
+	char		line[128];
+	struct sess	s = start();
+
+	expect(&s, GREETING);
+	snprintf(line, sizeof(line), "USER %s\r\n", user);
+	say(&s, line);
+	expect(&s, "+OK\r\n");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	say(&s, "PASS not-the-password\r\n");
+	expect(&s, AUTH_FAILED);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	(void)hang_up(&s);
+	return (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+static int
+by_value(const void *a, const void *b)
+{
+	double	x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Unknown user and wrong password: the same reply, and the same time
+ * within a gross margin (medians of several tries). */
+START_TEST(t_timing_unknown_user)
+{
+	double	known[TIMING_TRIES], unknown[TIMING_TRIES], mk, mu;
+	int	i;
+
+	for (i = 0; i < TIMING_TRIES; i++) {
+		known[i] = login_secs("alice");
+		unknown[i] = login_secs("nosuchuser");
+	}
+	qsort(known, TIMING_TRIES, sizeof(double), by_value);
+	qsort(unknown, TIMING_TRIES, sizeof(double), by_value);
+	mk = known[TIMING_TRIES / 2];
+	mu = unknown[TIMING_TRIES / 2];
+	ck_assert_msg(mu < mk * 2 && mk < mu * 2,
+	    "median reply: wrong password %.3f s, unknown user %.3f s", mk, mu);
+}
+END_TEST
+
 /* Without --log=stderr not one byte goes to fd 2 (under inetd it is the
  * client). */
 START_TEST(t_no_stderr)
@@ -931,6 +1083,10 @@ session_suite(void)
 	tcase_add_test(tc, t_empty_and_bad_maildrops);
 	tcase_add_test(tc, t_root_needs_uid);
 	tcase_add_test(tc, t_privsep);
+	tcase_add_test(tc, t_huge_line);
+	tcase_add_test(tc, t_many_pipelined);
+	tcase_add_test(tc, t_auth_continuation_limit);
+	tcase_add_test(tc, t_timing_unknown_user);
 	tcase_add_test(tc, t_spool_lock_group);
 	tcase_add_test(tc, t_no_stderr);
 	tcase_add_test(tc, t_command_line);
