@@ -993,6 +993,43 @@ START_TEST(t_timing_unknown_user)
 }
 END_TEST
 
+/* Replace alice's mailbox by what cmd makes of it ($M), owned as the
+ * rest of the test's files. */
+static void
+remake_mbox(const char *cmd)
+{
+	char	line[CMDLEN];
+
+	snprintf(line, sizeof(line), "M=%s; rm -f $M; %s && chown %s $M", mbox,
+	    cmd, geteuid() == 0 ? owner : "$(id -u):$(id -g)");
+	ck_assert_int_eq(run(line), 0);
+}
+
+/* The caps of params.h: more messages or octets than a session may
+ * hold is refused as a permanent error, and nothing is touched. */
+START_TEST(t_maildrop_caps)
+{
+	struct sess	s;
+
+	/* MAILDROP_MSGS_MAX + 1 empty messages. */
+	remake_mbox("python3 -c 'import sys; sys.stdout.write(\"From a\\n\\n\" * 1000001)' >$M");
+	s = start();
+	expect(&s, GREETING);
+	say(&s, "USER alice\r\nPASS secret\r\n");
+	expect(&s, "+OK\r\n-ERR [SYS/PERM] Maildrop unavailable\r\n");
+	ck_assert_int_eq(expect_end(&s), 1);
+	assert_log_has("more than 1000000 messages");
+	/* A (sparse) mailbox one octet over MAILDROP_SIZE_MAX. */
+	remake_mbox("printf 'From a\\n\\nx\\n' >$M && truncate -s 68719476737 $M");
+	s = start();
+	expect(&s, GREETING);
+	say(&s, "USER alice\r\nPASS secret\r\n");
+	expect(&s, "+OK\r\n-ERR [SYS/PERM] Maildrop unavailable\r\n");
+	ck_assert_int_eq(expect_end(&s), 1);
+	assert_log_has("larger than 68719476736 octets");
+}
+END_TEST
+
 /* Without --log=stderr not one byte goes to fd 2 (under inetd it is the
  * client). */
 START_TEST(t_no_stderr)
@@ -1087,6 +1124,7 @@ session_suite(void)
 	tcase_add_test(tc, t_many_pipelined);
 	tcase_add_test(tc, t_auth_continuation_limit);
 	tcase_add_test(tc, t_timing_unknown_user);
+	tcase_add_test(tc, t_maildrop_caps);
 	tcase_add_test(tc, t_spool_lock_group);
 	tcase_add_test(tc, t_no_stderr);
 	tcase_add_test(tc, t_command_line);
