@@ -82,6 +82,8 @@ static int	split(char *, char **, int, char **);
 static enum next dispatch(struct session *, char *);
 static enum next login(struct session *, const char *, const char *);
 static void	serve_root(struct session *);
+static void	greet_and_run(struct session *);
+static int	ended_with(const struct session *, const char *);
 static enum next open_maildrop(struct session *, struct auth_user *);
 static struct msg *msg_arg(struct session *, const char *);
 static void	reply_md_error(enum md_status);
@@ -364,10 +366,23 @@ main(int argc, char **argv)
 	if (geteuid() == 0) {
 		serve_root(&s);
 	} else {
-		io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
-		session_run(&s);
+		greet_and_run(&s);
 	}
-	return s.how != NULL && strcmp(s.how, "quit") == 0 ? 0 : 1;
+	return ended_with(&s, "quit") ? 0 : 1;
+}
+
+static int
+ended_with(const struct session *s, const char *how)
+{
+	return s->how != NULL && strcmp(s->how, how) == 0;
+}
+
+/* RFC 1939 4: the greeting, without an APOP timestamp, then the dialogue. */
+static void
+greet_and_run(struct session *s)
+{
+	io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
+	session_run(s);
 }
 
 /* As root: the dialogue up to login runs in an unprivileged child; this
@@ -379,12 +394,11 @@ serve_root(struct session *s)
 	pid_t			child;
 
 	if ((child = privsep_fork(opt.privsep_user, &s->ps_sock)) == 0) {
-		io_puts("+OK " POP3D_IMPLEMENTATION " ready\r\n");
-		session_run(s);
-		if (s->how != NULL && strcmp(s->how, "handoff") == 0) {
+		greet_and_run(s);
+		if (ended_with(s, "handoff")) {
 			privsep_handoff(s->ps_sock);
 		}
-		exit(s->how != NULL && strcmp(s->how, "quit") == 0 ? 0 : 1);
+		exit(ended_with(s, "quit") ? 0 : 1);
 	}
 	memset(&au, 0, sizeof(au));
 	privsep_monitor(s->ps_sock, child, opt.login_timeout, &au);
