@@ -31,6 +31,9 @@ static int	msg_size(int, struct msg *);
 static void	set_uidl(struct msg *, const char *);
 static int	by_name(const void *, const void *);
 static int	sync_dirs(struct maildrop *);
+static int	seen_name(const char *, char *, size_t);
+static int	find_renamed(struct maildrop *, const char *, char *, size_t);
+static int	remove_msg(struct maildrop *, const struct msg *);
 
 const struct backend maildir_backend = {
 	"maildir", maildir_scan, maildir_open_msg, maildir_close_msg,
@@ -229,9 +232,83 @@ sync_dirs(struct maildrop *md)
 	return r;
 }
 
-/* Unlink each deleted message; move each retrieved one from new/ to
- * cur/ as seen.  Every step is one atomic name change, so a crash leaves
- * each message wholly in place or wholly done. */
+/* The name a retrieved message gets: in cur/, with the seen flag S
+ * among its flags in ASCII order (the Maildir convention); 0 when it has
+ * it already or its info is not ":2,". */
+static int
+seen_name(const char *name, char *to, size_t size)
+{
+	const char	*base = name + 4, *info = strchr(base, ':');
+	const char	*flags;
+	size_t		 n;
+
+	if (info == NULL) {
+		return snprintf(to, size, "cur/%s%s", base, INFO_SEEN) <
+		    (int)size;
+	}
+	if (strncmp(info, ":2,", 3) != 0 || strchr(info + 3, 'S') != NULL) {
+		return 0;
+	}
+	flags = info + 3;
+	for (n = 0; flags[n] != '\0' && flags[n] < 'S'; n++) {
+		continue;
+	}
+	return snprintf(to, size, "cur/%.*s:2,%.*sS%s", (int)(info - base),
+	    base, (int)n, flags, flags + n) < (int)size;
+}
+
+/* A message another program renamed in cur/ during the session (new
+ * flags): the same base name before ':'.  Its name in rel, or -1. */
+static int
+find_renamed(struct maildrop *md, const char *name, char *rel, size_t size)
+{
+	const char	*base = strchr(name, '/') + 1;
+	size_t		 n = strcspn(base, ":");
+	struct dirent	*de;
+	DIR		*d;
+	int		 dfd, r = -1;
+
+	dfd = openat(md->fd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1) {
+			close(dfd);
+		}
+		return -1;
+	}
+	while (r == -1 && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base, n) == 0 &&
+		    (de->d_name[n] == ':' || de->d_name[n] == '\0')) {
+			r = snprintf(rel, size, "cur/%s", de->d_name) <
+			    (int)size ? 0 : -1;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+/* Remove one message; one found renamed under cur/ is removed there. */
+static int
+remove_msg(struct maildrop *md, const struct msg *m)
+{
+	char	rel[NAME_MAX_LEN + 8];
+
+	if (unlinkat(md->fd, m->name, 0) == 0) {
+		return 0;
+	}
+	if (errno == ENOENT && find_renamed(md, m->name, rel,
+	    sizeof(rel)) == 0 && unlinkat(md->fd, rel, 0) == 0) {
+		return 0;
+	}
+	if (errno == ENOENT) {
+		return 0;		/* gone already: another client took it */
+	}
+	log_warn("unlink %s/%s", md->path, m->name);
+	return -1;
+}
+
+/* Unlink each deleted message; mark each retrieved one seen in cur/.
+ * Every step is one atomic name change, so a crash leaves each message
+ * wholly in place or wholly done. */
 static enum md_status
 maildir_update(struct maildrop *md)
 {
@@ -243,19 +320,11 @@ maildir_update(struct maildrop *md)
 	for (i = 0; i < md->nmsgs; i++) {
 		m = &md->msgs[i];
 		if (m->deleted) {
-			if (unlinkat(md->fd, m->name, 0) == -1 &&
-			    errno != ENOENT) {
-				log_warn("unlink %s/%s", md->path, m->name);
-				failed = 1;
-			}
-		} else if (m->retrieved && strncmp(m->name, "new/", 4) == 0 &&
-		    strchr(m->name, ':') == NULL) {
-			(void)snprintf(to, sizeof(to), "cur/%s%s", m->name + 4,
-			    INFO_SEEN);
-			if (renameat(md->fd, m->name, md->fd, to) == -1 &&
-			    errno != ENOENT) {
-				log_warn("rename %s/%s", md->path, m->name);
-			}
+			failed |= remove_msg(md, m) == -1;
+		} else if (m->retrieved && seen_name(m->name, to, sizeof(to)) &&
+		    renameat(md->fd, m->name, md->fd, to) == -1 &&
+		    errno != ENOENT) {
+			log_warn("rename %s/%s", md->path, m->name);
 		}
 	}
 	if (sync_dirs(md) == -1) {

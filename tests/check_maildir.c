@@ -492,6 +492,39 @@ END_TEST
 
 /* A session without UPDATE changes nothing; one with nothing marked
  * moves nothing that was not retrieved. */
+/* A retrieved message gets S among its flags in ASCII order; one that
+ * another program renamed (new flags) during the session is still the
+ * one deleted. */
+START_TEST(test_update_flags)
+{
+	struct maildrop	md;
+	char		path[2 * PATH_LEN], to[2 * PATH_LEN];
+
+	put("cur/1700000001.a.h:2,F", "Subject: a\n\n", 13);
+	put("cur/1700000002.b.h:2,T", "Subject: b\n\n", 13);
+	put("cur/1700000003.c.h", "Subject: c\n\n", 13);
+	put("cur/1700000004.d.h:2,S", "Subject: d\n\n", 13);
+	put("cur/1700000005.e.h:2,", "Subject: e\n\n", 13);
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 5);
+	md.msgs[0].retrieved = md.msgs[1].retrieved = 1;
+	md.msgs[2].retrieved = md.msgs[3].retrieved = 1;
+	md.msgs[4].deleted = 1;
+	/* Another client flags message 5 while the session runs. */
+	snprintf(path, sizeof(path), "%s/cur/1700000005.e.h:2,", maildir);
+	snprintf(to, sizeof(to), "%s/cur/1700000005.e.h:2,R", maildir);
+	ck_assert_int_eq(rename(path, to), 0);
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	ck_assert(exists("cur/1700000001.a.h:2,FS"));
+	ck_assert(exists("cur/1700000002.b.h:2,ST"));
+	ck_assert(exists("cur/1700000003.c.h:2,S"));
+	ck_assert(exists("cur/1700000004.d.h:2,S"));
+	ck_assert(!exists("cur/1700000005.e.h:2,R"));
+	ck_assert(!exists("cur/1700000001.a.h:2,F"));
+}
+END_TEST
+
 START_TEST(test_update_nothing)
 {
 	char		saved[NMESSAGES][UIDL_MAX + 1];
@@ -544,6 +577,7 @@ maildir_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_update);
 	tcase_add_test(tc, test_update_nothing);
+	tcase_add_test(tc, test_update_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
