@@ -845,6 +845,24 @@ START_TEST(t_spool_lock_group)
 }
 END_TEST
 
+/* Whether pop3d runs under valgrind or was built with ASan: then its
+ * memory is the tool's, and the bound says nothing. */
+static int
+instrumented(void)
+{
+	size_t	 n;
+	char	*bin;
+	int	 r;
+
+	if (getenv("POP3D_WRAPPER") != NULL) {
+		return 1;
+	}
+	ck_assert_ptr_nonnull(bin = slurp("./pop3d", &n));
+	r = memmem(bin, n, "__asan_init", 11) != NULL;
+	free(bin);
+	return r;
+}
+
 /* The largest "peak N KiB" in the log: a session's memory. */
 static long
 log_peak(void)
@@ -885,7 +903,9 @@ START_TEST(t_huge_line)
 	ck_assert_int_eq(waitpid(w, NULL, 0), w);
 	close(s.fd);
 	ck_assert_int_eq(waitpid(s.pid, NULL, 0), s.pid);
-	ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+	if (!instrumented()) {
+		ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+	}
 }
 END_TEST
 
@@ -923,7 +943,9 @@ START_TEST(t_many_pipelined)
 	say(&s, "QUIT\r\n");
 	expect(&s, "+OK Bye\r\n");
 	ck_assert_int_eq(expect_end(&s), 0);
-	ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+	if (!instrumented()) {
+		ck_assert_int_lt(log_peak(), PEAK_MAX_KIB);
+	}
 }
 END_TEST
 
