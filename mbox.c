@@ -92,7 +92,7 @@ static int	journal_redo(struct maildrop *, int, const struct jhdr *);
 static int	journal_finish(struct maildrop *, const struct jhdr *);
 static int	journal_drop(struct maildrop *);
 static int	recover_redo(struct maildrop *, int, const struct jhdr *);
-static int	journal_read(struct maildrop *, int, struct jhdr *);
+static enum md_status journal_read(struct maildrop *, int, struct jhdr *);
 static void	journal_hash(const struct jhdr *, unsigned char *,
 		    crypto_generichash_state *);
 static int	copy_range(int, off_t, int, off_t, off_t,
@@ -188,7 +188,7 @@ dotlock_try(const char *lock, const char *tmp)
 {
 	struct stat	st;
 	char		pid[32];
-	int		fd, r;
+	int		fd, r, saved;
 
 	(void)unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -198,12 +198,16 @@ dotlock_try(const char *lock, const char *tmp)
 	r = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	r = write_all(fd, pid, (size_t)r, 0);
 	close(fd);
-	if (r == 0 && link(tmp, lock) == -1 && errno != EEXIST) {
-		r = -1;
-	}
-	/* link may fail on NFS though it worked: the link count tells. */
-	if (r == 0) {
-		r = (stat(tmp, &st) == 0 && st.st_nlink == 2) ? 0 : 1;
+	/* A link that returns 0 made the lock.  One that fails may still
+	 * have worked on NFS (a retransmission answered EEXIST): the link
+	 * count tells. */
+	if (r == 0 && link(tmp, lock) == -1) {
+		saved = errno;
+		if (stat(tmp, &st) == 0 && st.st_nlink == 2) {
+			r = 0;
+		} else {
+			r = saved == EEXIST ? 1 : -1;
+		}
 	}
 	(void)unlink(tmp);
 	return r;
@@ -907,8 +911,9 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
 
 /* ---- recovery ---- */
 
-/* Read and verify the journal's header and data; -1 if unusable. */
-static int
+/* Read and verify the journal's header and data: MD_TEMP if it cannot
+ * be read now, MD_PERM if it does not verify. */
+static enum md_status
 journal_read(struct maildrop *md, int jfd, struct jhdr *jh)
 {
 	crypto_generichash_state h;
@@ -916,26 +921,35 @@ journal_read(struct maildrop *md, int jfd, struct jhdr *jh)
 	struct stat		 st;
 	int			 r;
 
-	if (read_all(jfd, jh, sizeof(*jh), 0) == -1 ||
+	if (fstat(jfd, &st) == -1 || ((size_t)st.st_size >= sizeof(*jh) &&
+	    read_all(jfd, jh, sizeof(*jh), 0) == -1)) {
+		log_warn("read %s%s", md->path, JOURNAL_SUFFIX);
+		return MD_TEMP;
+	}
+	if ((size_t)st.st_size < sizeof(*jh) ||
 	    memcmp(jh->magic, JOURNAL_MAGIC, sizeof(jh->magic)) != 0 ||
-	    fstat(jfd, &st) == -1 || jh->start > jh->f || jh->f >= jh->s0 ||
+	    jh->start > jh->f || jh->f >= jh->s0 ||
 	    jh->mlen > MARKER_LEN || jh->mlen > jh->s0 - jh->f ||
 	    (uint64_t)st.st_size != sizeof(*jh) + (jh->f - jh->start) ||
 	    (jh->phase != PHASE_PREPARED && jh->phase != PHASE_REDO)) {
 		log_warnx("%s%s: not a valid journal", md->path,
 		    JOURNAL_SUFFIX);
-		return -1;
+		return MD_PERM;
 	}
 	crypto_generichash_init(&h, NULL, 0, sizeof(sum));
 	r = copy_range(-1, 0, jfd, sizeof(*jh),
 	    (off_t)(jh->f - jh->start), &h);
 	journal_hash(jh, sum, &h);
-	if (r == -1 || sodium_memcmp(sum, jh->hash, sizeof(sum)) != 0) {
+	if (r == -1) {
+		log_warn("read %s%s", md->path, JOURNAL_SUFFIX);
+		return MD_TEMP;
+	}
+	if (sodium_memcmp(sum, jh->hash, sizeof(sum)) != 0) {
 		log_warnx("%s%s: journal checksum mismatch", md->path,
 		    JOURNAL_SUFFIX);
-		return -1;
+		return MD_PERM;
 	}
-	return 0;
+	return MD_OK;
 }
 
 /* Complete a journal in phase R.  The marker tells whether J5's cut has
@@ -952,9 +966,16 @@ recover_redo(struct maildrop *md, int jfd, const struct jhdr *jh)
 	if (fstat(md->fd, &st) == -1) {
 		return -1;
 	}
-	cut = (uint64_t)st.st_size < jh->f + jh->mlen ||
-	    read_all(md->fd, buf, jh->mlen, (off_t)jh->f) == -1 ||
-	    memcmp(buf, jh->marker, jh->mlen) != 0;
+	/* Only a marker that was read and differs shows the cut; a read
+	 * error shows nothing, so recovery waits for the next login. */
+	if ((uint64_t)st.st_size < jh->f + jh->mlen) {
+		cut = 1;
+	} else if (read_all(md->fd, buf, jh->mlen, (off_t)jh->f) == -1) {
+		log_warn("%s: read the marker", md->path);
+		return -1;
+	} else {
+		cut = memcmp(buf, jh->marker, jh->mlen) != 0;
+	}
 	if (journal_redo(md, jfd, jh) == -1 || fsync(md->fd) == -1) {
 		return -1;
 	}
@@ -1004,9 +1025,8 @@ mbox_recover(struct maildrop *md)
 		}
 		return r == MD_OK ? MD_PERM : r;
 	}
-	if (journal_read(md, jfd, &jh) == -1) {
+	if ((r = journal_read(md, jfd, &jh)) != MD_OK) {
 		ok = -1;
-		r = MD_PERM;
 	} else {
 		/* A whole journal is finished, never undone: one that
 		 * recover_redo wrote to move new mail down stands in for a

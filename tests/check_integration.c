@@ -22,6 +22,8 @@ static const char *const scripts[] = {
 	"privileges.py",	/* root switching uids; a virtual-mail user */
 	"install.py",		/* make install/uninstall DESTDIR= */
 	"static.py",		/* make static; size and memory */
+	"mda.py",		/* procmail, maildrop deliver during sessions */
+	"faults.py",		/* SIGKILL, EIO, full disk at each UPDATE step */
 };
 #define NSCRIPTS	((int)(sizeof(scripts) / sizeof(scripts[0])))
 

@@ -9,7 +9,8 @@ build="gcc make pkg-config libsodium-dev"
 case "${1:-build}" in
 build)	pkgs="$build" ;;
 check)	pkgs="$build check python3 curl systemd dovecot-core xinetd ucspi-tcp
-	    stunnel4 openssl fetchmail getmail6 mpop perl man-db file binutils" ;;
+	    stunnel4 openssl fetchmail getmail6 mpop perl man-db file binutils
+	    procmail maildrop strace e2fsprogs" ;;
 demo)	pkgs="$build python3 curl systemd" ;;
 *)	echo "usage: $0 build|check|demo" >&2; exit 2 ;;
 esac
