@@ -1074,6 +1074,9 @@ check_location(struct pwfile *pf, const struct pw_entry *e,
 	    NULL) {
 		pw_problem(pf, e->line, 0, "user %s: maildrop %s: %s", e->user,
 		    loc, err != NULL ? err : "invalid location");
+	} else if (be != NULL && (err = maildrop_pending(path, be)) != NULL) {
+		pw_problem(pf, e->line, 0, "user %s: maildrop %s: %s", e->user,
+		    path, err);
 	}
 	free(path);
 }

@@ -37,7 +37,7 @@ static int	remove_msg(struct maildrop *, const struct msg *);
 
 const struct backend maildir_backend = {
 	"maildir", maildir_scan, maildir_open_msg, maildir_close_msg,
-	maildir_update, maildir_recover
+	maildir_update, maildir_recover, NULL
 };
 
 /* Maildir leaves nothing half done: each unlink or rename is whole. */

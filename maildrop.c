@@ -203,6 +203,12 @@ maildrop_update(struct maildrop *md)
 	return md->be->update(md);
 }
 
+const char *
+maildrop_pending(const char *path, const struct backend *be)
+{
+	return be->pending != NULL ? be->pending(path) : NULL;
+}
+
 void
 maildrop_close(struct maildrop *md)
 {

@@ -70,6 +70,7 @@ static int	mbox_open_msg(struct maildrop *, size_t, off_t *, off_t *);
 static void	mbox_close_msg(struct maildrop *, int);
 static enum md_status mbox_update(struct maildrop *);
 static enum md_status mbox_recover(struct maildrop *);
+static const char *mbox_pending(const char *);
 static enum md_status mbox_openfile(struct maildrop *);
 static int	dotlock_take(const char *);
 static int	dotlock_try(const char *, const char *);
@@ -104,7 +105,7 @@ static void	path_with(char *, size_t, const char *, const char *);
 
 const struct backend mbox_backend = {
 	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update,
-	mbox_recover
+	mbox_recover, mbox_pending
 };
 
 static void
@@ -990,6 +991,17 @@ recover_redo(struct maildrop *md, int jfd, const struct jhdr *jh)
 	tail.off = (off_t)jh->s0;
 	tail.len = st.st_size - (off_t)jh->s0;
 	return journal_run(md, (off_t)jh->f, st.st_size, &tail, 1);
+}
+
+static const char *
+mbox_pending(const char *path)
+{
+	char		jpath[LOCATION_MAX + PATH_EXTRA];
+	struct stat	st;
+
+	path_with(jpath, sizeof(jpath), path, JOURNAL_SUFFIX);
+	return stat(jpath, &st) == 0 ? "an interrupted UPDATE left its "
+	    "journal (the next login completes it)" : NULL;
 }
 
 static enum md_status

@@ -159,6 +159,8 @@ struct backend {
 	enum md_status (*update)(struct maildrop *);
 	/* Finish what a killed UPDATE left; MD_OK, MD_TEMP or MD_PERM. */
 	enum md_status (*recover)(struct maildrop *);
+	/* What a killed UPDATE left at path (for --check), or NULL. */
+	const char *(*pending)(const char *);
 };
 
 struct maildrop {
@@ -185,6 +187,9 @@ char	*maildrop_expand(const char *, const char *, const char *,
 enum md_status maildrop_open(struct maildrop *, const char *,
 	    const struct backend *);
 enum md_status maildrop_update(struct maildrop *);
+/* For --check: what an interrupted UPDATE left beside the maildrop at
+ * path (the next login completes it), or NULL. */
+const char *maildrop_pending(const char *, const struct backend *);
 void	 maildrop_close(struct maildrop *);
 /* Give every message a unique UIDL (dedupe, fallbacks); called by scans. */
 void	 maildrop_fix_uidls(struct maildrop *);

@@ -134,6 +134,14 @@ maildrop_expand(const char *loc, const char *user, const char *home,
 	return (strdup(loc));
 }
 
+const char *
+maildrop_pending(const char *where, const struct backend *be)
+{
+	(void)where;
+	(void)be;
+	return (NULL);
+}
+
 /* ---- helpers ---- */
 
 static void

@@ -1094,6 +1094,19 @@ START_TEST(t_command_line)
 }
 END_TEST
 
+/* --check names the journal an interrupted UPDATE left. */
+START_TEST(t_check_reports_journal)
+{
+	char	cmd[CMDLEN];
+
+	snprintf(cmd, sizeof(cmd), "touch %s.pop3d-journal && ./pop3d --check "
+	    "-f %s >%s.out", mbox, passwd, logpath);
+	ck_assert_int_eq(WEXITSTATUS(run(cmd)), 1);
+	strcat(logpath, ".out");
+	assert_log_has("alice.mbox: an interrupted UPDATE left its journal");
+}
+END_TEST
+
 /* A hash made by --hash logs in. */
 START_TEST(t_hash_logs_in)
 {
@@ -1151,6 +1164,7 @@ session_suite(void)
 	tcase_add_test(tc, t_no_stderr);
 	tcase_add_test(tc, t_command_line);
 	tcase_add_test(tc, t_hash_logs_in);
+	tcase_add_test(tc, t_check_reports_journal);
 	suite_add_tcase(s, tc);
 	return s;
 }
