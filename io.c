@@ -176,12 +176,6 @@ io_give_input(const char *buf, size_t n)
 	in_end = n;
 }
 
-int
-io_pending(void)
-{
-	return memchr(inbuf + in_start, '\n', in_end - in_start) != NULL;
-}
-
 void
 io_write(const void *p, size_t n)
 {

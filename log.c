@@ -100,12 +100,6 @@ remote_from_env(void)
 	return -1;
 }
 
-const char *
-log_remote(void)
-{
-	return remote;
-}
-
 void
 log_set_user(const char *u)
 {

@@ -18,7 +18,6 @@ enum log_dest { LOG_TO_SYSLOG, LOG_TO_STDERR };
 void	 log_init(enum log_dest);
 /* Find the client's address: socket on fd 0, else REMOTE_HOST/TCPREMOTEIP. */
 void	 log_find_remote(int);
-const char *log_remote(void);
 /* Name the user in every later line (NULL forgets it). */
 void	 log_set_user(const char *);
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -48,8 +47,6 @@ void	 io_printf(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* Write out what is buffered; -1 on error.  Octets written so far. */
 int	 io_flush(void);
 uint64_t io_sent(void);
-/* Nonzero when a further client line is already buffered (pipelining). */
-int	 io_pending(void);
 
 /* Send octets [off, off+len) of fd as a multi-line response body:
  * CRLF line ends, dot-stuffed, ended by ".".  With lines >= 0, send the
