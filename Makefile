@@ -35,7 +35,7 @@ pop3d: $(OBJS)
 
 $(OBJS): $(HDRS)
 
-$(TESTS): $(LIBOBJS) tests/testlib.h
+$(TESTS): $(LIBOBJS) tests/testlib.h tests/sendlib.h
 # check_auth stands in for the log and the maildrop code to watch them.
 tests/check_auth: tests/check_auth.c auth.o
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I. $(LDFLAGS) -o $@ $< auth.o \

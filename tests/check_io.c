@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pop3d.h"
+#include "tests/sendlib.h"
 #include "tests/testlib.h"
 
 #define LINEBUF		(CMD_LINE_MAX + 1)
@@ -34,7 +35,6 @@ static void	 send_range(const void *, size_t, off_t, off_t, long,
 static void	 send_whole(const void *, size_t, long, struct out *);
 static void	 expect_send(const char *, size_t, long, const char *,
 		    size_t);
-static char	*model_retr(const char *, size_t, size_t *);
 static size_t	 stuffed_dots(const struct out *);
 static uint64_t	 size_oneshot(const char *, size_t);
 static uint64_t	 size_bytewise(const char *, size_t);
@@ -171,38 +171,6 @@ expect_send(const char *content, size_t n, long lines, const char *want,
 
 #define EXPECT(c, lines, w)	\
 	expect_send((c), sizeof(c) - 1, (lines), (w), sizeof(w) - 1)
-
-/* What RETR must send for content, written independently of io.c. */
-static char *
-model_retr(const char *p, size_t n, size_t *len)
-{
-	char	*o = xcalloc(2 * n + 8, 1);
-	size_t	 i, k = 0;
-	int	 bol = 1;
-
-	for (i = 0; i < n; i++) {
-		if (bol && p[i] == '.') {
-			o[k++] = '.';
-		}
-		bol = 0;
-		if (p[i] == '\n') {
-			if (i == 0 || p[i - 1] != '\r') {
-				o[k++] = '\r';
-			}
-			bol = 1;
-		}
-		o[k++] = p[i];
-	}
-	if (!bol) {
-		if (p[n - 1] != '\r') {
-			o[k++] = '\r';
-		}
-		o[k++] = '\n';
-	}
-	memcpy(o + k, ".\r\n", 3);
-	*len = k + 3;
-	return o;
-}
 
 /* Dots added by stuffing: every sent line that starts with '.' except
  * the final ".". */

@@ -18,6 +18,7 @@
 #include <utime.h>
 
 #include "pop3d.h"
+#include "tests/sendlib.h"
 #include "tests/testlib.h"
 
 #define DATA_DIR	"tests/data/"
@@ -43,11 +44,6 @@ struct ref {
 	size_t	from, off, len;
 };
 
-struct buf {
-	char	*p;
-	size_t	 n;
-};
-
 static void	 setup(void);
 static void	 teardown(void);
 static int	 rm_one(const char *, const struct stat *, int, struct FTW *);
@@ -57,10 +53,6 @@ static void	 copy_fixture(const char *);
 static int	 exists(const char *);
 static void	 check_no_leftovers(const char *);
 static void	 open_ok(struct maildrop *, const char *);
-static void	 retr(struct maildrop *, size_t, long, struct buf *);
-static void	 expect_retr(struct maildrop *, size_t, long, const char *,
-		    size_t);
-static char	*model_retr(const char *, size_t, size_t *);
 static uint64_t	 ref_size(const char *, size_t);
 static size_t	 ref_parse(const char *, size_t, struct ref *, size_t);
 static int	 is_hash_uidl(const char *);
@@ -196,93 +188,6 @@ open_ok(struct maildrop *md, const char *path)
 	ck_assert_int_eq(maildrop_open(md, path, &mbox_backend), MD_OK);
 	ck_assert_ptr_eq(md->be, &mbox_backend);
 	check_no_leftovers(path);
-}
-
-/* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
-static void
-retr(struct maildrop *md, size_t i, long lines, struct buf *b)
-{
-	char	chunk[8192];
-	size_t	cap = sizeof(chunk);
-	off_t	off, len;
-	ssize_t	r;
-	pid_t	pid;
-	int	fd, p[2], status;
-
-	fd = md->be->open_msg(md, i, &off, &len);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(pipe(p), 0);
-	ck_assert_int_ne(pid = fork(), -1);
-	if (pid == 0) {
-		close(p[0]);
-		io_init(-1, p[1]);
-		_exit(io_send_msg(fd, off, len, lines) == 0 &&
-		    io_flush() == 0 ? 0 : 1);
-	}
-	close(p[1]);
-	b->p = xcalloc(1, cap);
-	b->n = 0;
-	while ((r = read(p[0], chunk, sizeof(chunk))) != 0) {
-		if (r == -1 && errno == EINTR) {
-			continue;
-		}
-		ck_assert_int_gt(r, 0);
-		if (b->n + (size_t)r > cap) {
-			cap = 2 * (b->n + (size_t)r);
-			b->p = xreallocarray(b->p, cap, 1);
-		}
-		memcpy(b->p + b->n, chunk, (size_t)r);
-		b->n += (size_t)r;
-	}
-	close(p[0]);
-	md->be->close_msg(md, fd);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-static void
-expect_retr(struct maildrop *md, size_t i, long lines, const char *want,
-    size_t n)
-{
-	struct buf	b;
-
-	retr(md, i, lines, &b);
-	ck_assert_msg(b.n == n && memcmp(b.p, want, n) == 0,
-	    "message %zu: sent %zu octets \"%.*s\", want %zu \"%.*s\"", i + 1,
-	    b.n, (int)b.n, b.p, n, (int)n, want);
-	free(b.p);
-}
-
-/* What RETR must send for a message's octets: CRLF, dots, ".". */
-static char *
-model_retr(const char *p, size_t n, size_t *len)
-{
-	char	*o = xcalloc(2 * n + 8, 1);
-	size_t	 i, k = 0;
-	int	 bol = 1;
-
-	for (i = 0; i < n; i++) {
-		if (bol && p[i] == '.') {
-			o[k++] = '.';
-		}
-		bol = 0;
-		if (p[i] == '\n') {
-			if (i == 0 || p[i - 1] != '\r') {
-				o[k++] = '\r';
-			}
-			bol = 1;
-		}
-		o[k++] = p[i];
-	}
-	if (!bol) {
-		if (p[n - 1] != '\r') {
-			o[k++] = '\r';
-		}
-		o[k++] = '\n';
-	}
-	memcpy(o + k, ".\r\n", 3);
-	*len = k + 3;
-	return o;
 }
 
 /* Octets as sent with CRLF line ends, before dot-stuffing. */

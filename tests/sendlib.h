@@ -1,0 +1,110 @@
+/* tests/sendlib.h: what the runners share to see a message as the
+ * client would: RETR or TOP through io_send_msg in a child, and a model
+ * of what RETR must send, written independently of io.c. */
+#ifndef SENDLIB_H
+#define SENDLIB_H
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+struct buf {
+	char	*p;
+	size_t	 n;
+};
+
+/* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
+static inline void
+retr(struct maildrop *md, size_t i, long lines, struct buf *b)
+{
+	char	chunk[8192];
+	size_t	cap = sizeof(chunk);
+	off_t	off, len;
+	ssize_t	r;
+	pid_t	pid;
+	int	fd, p[2], status;
+
+	fd = md->be->open_msg(md, i, &off, &len);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		close(p[0]);
+		io_init(-1, p[1]);
+		_exit(io_send_msg(fd, off, len, lines) == 0 &&
+		    io_flush() == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	b->p = xcalloc(1, cap);
+	b->n = 0;
+	while ((r = read(p[0], chunk, sizeof(chunk))) != 0) {
+		if (r == -1 && errno == EINTR) {
+			continue;
+		}
+		ck_assert_int_gt(r, 0);
+		if (b->n + (size_t)r > cap) {
+			cap = 2 * (b->n + (size_t)r);
+			b->p = xreallocarray(b->p, cap, 1);
+		}
+		memcpy(b->p + b->n, chunk, (size_t)r);
+		b->n += (size_t)r;
+	}
+	close(p[0]);
+	md->be->close_msg(md, fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static inline void
+expect_retr(struct maildrop *md, size_t i, long lines, const char *want,
+    size_t n)
+{
+	struct buf	b;
+
+	retr(md, i, lines, &b);
+	ck_assert_msg(b.n == n && memcmp(b.p, want, n) == 0,
+	    "message %zu: sent %zu octets \"%.*s\", want %zu \"%.*s\"", i + 1,
+	    b.n, (int)b.n, b.p, n, (int)n, want);
+	free(b.p);
+}
+
+/* What RETR must send for a message's octets: CRLF, dots, ".". */
+static inline char *
+model_retr(const char *p, size_t n, size_t *len)
+{
+	char	*o = xcalloc(2 * n + 8, 1);
+	size_t	 i, k = 0;
+	int	 bol = 1;
+
+	for (i = 0; i < n; i++) {
+		if (bol && p[i] == '.') {
+			o[k++] = '.';
+		}
+		bol = 0;
+		if (p[i] == '\n') {
+			if (i == 0 || p[i - 1] != '\r') {
+				o[k++] = '\r';
+			}
+			bol = 1;
+		}
+		o[k++] = p[i];
+	}
+	if (!bol) {
+		if (p[n - 1] != '\r') {
+			o[k++] = '\r';
+		}
+		o[k++] = '\n';
+	}
+	memcpy(o + k, ".\r\n", 3);
+	*len = k + 3;
+	return o;
+}
+
+#endif
