@@ -28,8 +28,6 @@ static void	 put(const char *, const void *, size_t);
 static int	 exists(const char *);
 static void	 populate(void);
 static void	 open_ok(struct maildrop *);
-static int	 is_hash_uidl(const char *);
-static void	 check_unique(const struct maildrop *);
 static uint64_t	 ref_size(const char *, size_t);
 static size_t	 find(const struct maildrop *, const char *);
 static Suite	*maildir_suite(void);
@@ -147,31 +145,6 @@ open_ok(struct maildrop *md)
 
 #define RETR(md, i, lines, w)	\
 	expect_retr((md), (i), (lines), (w), sizeof(w) - 1)
-
-static int
-is_hash_uidl(const char *u)
-{
-	return strlen(u) == UIDL_HASH_HEX &&
-	    strspn(u, "0123456789abcdef") == UIDL_HASH_HEX;
-}
-
-static void
-check_unique(const struct maildrop *md)
-{
-	size_t	i, j, n;
-
-	for (i = 0; i < md->nmsgs; i++) {
-		n = strlen(md->msgs[i].uidl);
-		ck_assert(n >= 1 && n <= UIDL_MAX);
-		for (j = 0; j < n; j++) {
-			ck_assert(md->msgs[i].uidl[j] >= 0x21 &&
-			    md->msgs[i].uidl[j] <= 0x7e);
-		}
-		for (j = 0; j < i; j++) {
-			ck_assert_str_ne(md->msgs[i].uidl, md->msgs[j].uidl);
-		}
-	}
-}
 
 /* Octets as sent with CRLF line ends, before dot-stuffing. */
 static uint64_t

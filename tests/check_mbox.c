@@ -55,8 +55,6 @@ static void	 check_no_leftovers(const char *);
 static void	 open_ok(struct maildrop *, const char *);
 static uint64_t	 ref_size(const char *, size_t);
 static size_t	 ref_parse(const char *, size_t, struct ref *, size_t);
-static int	 is_hash_uidl(const char *);
-static void	 check_unique(const struct maildrop *);
 static void	 check_fixture(const char *, const struct want *, size_t);
 static void	 update_plain(const int *);
 static uint32_t	 rnd(uint32_t *);
@@ -242,32 +240,6 @@ ref_parse(const char *b, size_t n, struct ref *out, size_t max)
 		out[cnt - 1].len = (prev_empty ? prev : n) - out[cnt - 1].off;
 	}
 	return cnt;
-}
-
-/* A content UIDL: 32 lowercase hex digits. */
-static int
-is_hash_uidl(const char *u)
-{
-	return strlen(u) == UIDL_HASH_HEX &&
-	    strspn(u, "0123456789abcdef") == UIDL_HASH_HEX;
-}
-
-static void
-check_unique(const struct maildrop *md)
-{
-	size_t	i, j, n;
-
-	for (i = 0; i < md->nmsgs; i++) {
-		n = strlen(md->msgs[i].uidl);
-		ck_assert(n >= 1 && n <= UIDL_MAX);
-		for (j = 0; j < n; j++) {
-			ck_assert(md->msgs[i].uidl[j] >= 0x21 &&
-			    md->msgs[i].uidl[j] <= 0x7e);
-		}
-		for (j = 0; j < i; j++) {
-			ck_assert_str_ne(md->msgs[i].uidl, md->msgs[j].uidl);
-		}
-	}
 }
 
 /* Scan a copy of fixture name; each message must be as w says, be sent

@@ -1,6 +1,7 @@
-/* tests/sendlib.h: what the runners share to see a message as the
- * client would: RETR or TOP through io_send_msg in a child, and a model
- * of what RETR must send, written independently of io.c. */
+/* tests/sendlib.h: what the maildrop runners share: a message seen as
+ * the client would see it (RETR or TOP through io_send_msg in a child), a
+ * model of what RETR must send, written independently of io.c, and the
+ * checks every UIDL must pass. */
 #ifndef SENDLIB_H
 #define SENDLIB_H
 
@@ -105,6 +106,33 @@ model_retr(const char *p, size_t n, size_t *len)
 	memcpy(o + k, ".\r\n", 3);
 	*len = k + 3;
 	return o;
+}
+
+/* A content UIDL: 32 lowercase hex digits. */
+static inline int
+is_hash_uidl(const char *u)
+{
+	return strlen(u) == UIDL_HASH_HEX &&
+	    strspn(u, "0123456789abcdef") == UIDL_HASH_HEX;
+}
+
+/* Every UIDL 1 to 70 characters in 0x21-0x7E, and no two the same. */
+static inline void
+check_unique(const struct maildrop *md)
+{
+	size_t	i, j, n;
+
+	for (i = 0; i < md->nmsgs; i++) {
+		n = strlen(md->msgs[i].uidl);
+		ck_assert(n >= 1 && n <= UIDL_MAX);
+		for (j = 0; j < n; j++) {
+			ck_assert(md->msgs[i].uidl[j] >= 0x21 &&
+			    md->msgs[i].uidl[j] <= 0x7e);
+		}
+		for (j = 0; j < i; j++) {
+			ck_assert_str_ne(md->msgs[i].uidl, md->msgs[j].uidl);
+		}
+	}
 }
 
 #endif

@@ -21,6 +21,23 @@ STOP_SECS = 5
 CLIENT_SECS = 30
 
 
+def stop_group(proc):
+    """Stop proc and its process group: TERM, then KILL if it lingers."""
+    if proc is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(STOP_SECS)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
 class Tally:
     """One line per check; SKIPPED lines for missing tools, which under
     CI=true count as failures."""
@@ -194,19 +211,7 @@ class Launcher:
                            (LAUNCH_TRIES, ' '.join(self.argv)))
 
     def stop(self):
-        if self.proc is None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(STOP_SECS)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.proc.wait()
+        stop_group(self.proc)
         self.proc = None
 
     def log_tail(self, n=20):

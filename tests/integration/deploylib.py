@@ -131,19 +131,7 @@ class Daemon:
                            (self.what, common.LAUNCH_TRIES, self.errpath))
 
     def stop(self):
-        if self.proc is None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(STOP_SECS)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.proc.wait()
+        common.stop_group(self.proc)
         self.proc = None
 
 
