@@ -1,12 +1,15 @@
 /* mbox.c: the mbox backend: MDA locking, scanning, journalled UPDATE and
  * its recovery.  The argument for why UPDATE is crash-safe is in pop3d(8),
  * section DURABILITY; the step names below (J1..J6) refer to it. */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -49,9 +52,10 @@ struct seg {
 
 struct scan {
 	struct maildrop	*md;
-	char		*buf;
+	char		*buf;		/* a window mapped, or read, at base */
 	size_t		 pos, end;
 	off_t		 base;		/* file offset of buf[0] */
+	int		 mapped;	/* buf is mmap'd (else IO_CHUNK read) */
 	off_t		 fsize;
 	size_t		 cap;		/* slots in md->msgs */
 	struct msg	*m;		/* message being scanned */
@@ -77,6 +81,11 @@ static int	dotlock_try(const char *, const char *);
 static void	dotlock_drop(const char *);
 static enum md_status lock_both(struct maildrop *);
 static int	scan_fill(struct scan *, size_t);
+static int	scan_map(struct scan *);
+static size_t	count_lf(const char *, size_t, size_t *);
+static void	scan_lines(struct scan *, size_t, size_t);
+static void	scan_body(struct scan *);
+static void	scan_bus(int);
 static int	scan_line(struct scan *);
 static void	scan_begin(struct scan *, off_t);
 static void	scan_finish(struct scan *);
@@ -357,6 +366,57 @@ mbox_openfile(struct maildrop *md)
 
 /* ---- scanning ---- */
 
+/* Octets of the mailbox mapped at once: the scan reads the file through
+ * a window that moves along it (the tests make it small). */
+size_t	mbox_scan_window = MBOX_SCAN_WINDOW;
+
+/* The scan's mapping, for scan_bus: a file cut short under a mapping
+ * raises SIGBUS when the scan touches a page past the new end. */
+static sigjmp_buf	scan_jmp;
+static volatile sig_atomic_t scan_mapped;
+
+static void
+scan_bus(int sig)
+{
+	if (scan_mapped) {
+		siglongjmp(scan_jmp, 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Map the window that starts at the page holding buf[pos]; 0, or -1 if
+ * the file cannot be mapped (the caller reads it instead). */
+static int
+scan_map(struct scan *sc)
+{
+	off_t	at = sc->base + (off_t)sc->pos, mbase;
+	size_t	len, page = (size_t)sysconf(_SC_PAGESIZE);
+	void	*p;
+
+	mbase = at - (off_t)((uint64_t)at % page);
+	len = sc->fsize - mbase < (off_t)mbox_scan_window ?
+	    (size_t)(sc->fsize - mbase) : mbox_scan_window;
+	if (sc->mapped) {
+		scan_mapped = 0;
+		munmap(sc->buf, sc->end);
+	}
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, sc->md->fd, mbase);
+	if (p == MAP_FAILED) {
+		sc->mapped = 0;
+		sc->buf = NULL;
+		return -1;
+	}
+	(void)madvise(p, len, MADV_SEQUENTIAL);
+	scan_mapped = 1;
+	sc->mapped = 1;
+	sc->buf = p;
+	sc->pos = (size_t)(at - mbase);
+	sc->end = len;
+	sc->base = mbase;
+	return 0;
+}
+
 /* Have at least want octets at buf[pos] unless the file ends first. */
 static int
 scan_fill(struct scan *sc, size_t want)
@@ -365,8 +425,18 @@ scan_fill(struct scan *sc, size_t want)
 	size_t	room;
 	off_t	left;
 
-	if (sc->end - sc->pos >= want) {
+	if (sc->end - sc->pos >= want ||
+	    sc->base + (off_t)sc->end == sc->fsize) {
 		return 0;
+	}
+	if (sc->mapped || sc->buf == NULL) {
+		if (scan_map(sc) == 0) {
+			return 0;
+		}
+		/* Not mappable (some file systems): read it. */
+		sc->base += (off_t)sc->pos;
+		sc->pos = sc->end = 0;
+		sc->buf = xcalloc(1, IO_CHUNK);
 	}
 	memmove(sc->buf, sc->buf + sc->pos, sc->end - sc->pos);
 	sc->base += (off_t)sc->pos;
@@ -394,6 +464,143 @@ scan_fill(struct scan *sc, size_t want)
 		sc->end += (size_t)n;
 	}
 	return 0;
+}
+
+/* GCC's and clang's generic vectors: SSE2 on x86-64, NEON on arm64,
+ * plain words elsewhere. */
+typedef unsigned char v16 __attribute__((vector_size(16)));
+
+/* Count the LFs in p[0, n) up to the first LF followed by 'F' (the only
+ * place a From_ line can start); its index, or n.  Reads p[n] when an LF
+ * is last, so the caller leaves an octet after n. */
+static size_t
+count_lf(const char *p, size_t n, size_t *lfs)
+{
+	const char	*s = p;
+	v16		 lf, ff, acc, v, w, e, m;
+	uint64_t	 any[2];
+	size_t		 total = 0, blocks, i;
+	int		 k;
+
+	memset(&lf, '\n', sizeof(lf));
+	memset(&ff, 'F', sizeof(ff));
+	while (n - (size_t)(p - s) >= 16) {
+		/* A lane counts to 255 at most before it is added up. */
+		blocks = (n - (size_t)(p - s)) / 16;
+		if (blocks > 255) {
+			blocks = 255;
+		}
+		memset(&acc, 0, sizeof(acc));
+		for (i = 0; i < blocks; i++) {
+			memcpy(&v, p, sizeof(v));
+			memcpy(&w, p + 1, sizeof(w));
+			e = (v16)(v == lf);
+			m = e & (v16)(w == ff);
+			memcpy(any, &m, sizeof(any));
+			if ((any[0] | any[1]) != 0) {
+				break;
+			}
+			acc -= e;
+			p += sizeof(v);
+		}
+		for (k = 0; k < (int)sizeof(acc); k++) {
+			total += acc[k];
+		}
+		if (i < blocks) {
+			break;
+		}
+	}
+	for (; p < s + n; p++) {
+		if (*p == '\n') {
+			if (p[1] == 'F') {
+				break;
+			}
+			total++;
+		}
+	}
+	*lfs = total;
+	return (size_t)(p - s);
+}
+
+uint64_t
+mbox_from_digest(const char *p, size_t n)
+{
+	uint64_t	h = 14695981039346656037ULL;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Account for the whole lines buf[pos, pos+n), which hold lfs LFs and
+ * no separator, as scan_line would line by line. */
+static void
+scan_lines(struct scan *sc, size_t n, size_t lfs)
+{
+	const char	*p = sc->buf + sc->pos, *cr = p, *end = p + n;
+	uint64_t	 size = sc->size + n + lfs;
+	int		 lfempty, crlfempty;
+
+	while ((cr = memchr(cr, '\r', (size_t)(end - cr))) != NULL) {
+		if (++cr < end && *cr == '\n') {
+			size--;		/* CRLF is sent as it is */
+		}
+	}
+	/* The last line empty ("\n" or "\r\n"): the message may end there. */
+	lfempty = n == 1 || p[n - 2] == '\n';
+	crlfempty = n >= 2 && p[n - 2] == '\r' && (n == 2 || p[n - 3] == '\n');
+	sc->prev_empty = lfempty || crlfempty;
+	if (sc->prev_empty) {
+		sc->empty_off = sc->base + (off_t)(sc->pos + n) -
+		    (crlfempty ? 2 : 1);
+		sc->empty_size = size - 2;	/* either is sent as CRLF */
+	}
+	sc->size = size;
+	sc->pos += n;
+}
+
+/* In a body only From_ lines matter: take the lines up to the next one
+ * that could be a separator in bulk, leaving it, the empty line before
+ * it and the last SCAN_AHEAD octets of the buffer to scan_line. */
+static void
+scan_body(struct scan *sc)
+{
+	const char	*p, *lf;
+	size_t		 avail, k, lfs, e;
+
+	while (sc->end - sc->pos > SCAN_AHEAD) {
+		p = sc->buf + sc->pos;
+		if (sc->prev_empty && memcmp(p, "From ", 5) == 0) {
+			return;		/* this line is a separator */
+		}
+		avail = sc->end - sc->pos - SCAN_AHEAD;
+		k = count_lf(p, avail, &lfs);
+		if (k == avail) {
+			/* No LF-F pair: up to the last whole line. */
+			if ((lf = memrchr(p, '\n', avail)) == NULL) {
+				return;
+			}
+			scan_lines(sc, (size_t)(lf - p) + 1, lfs);
+			return;
+		}
+		/* p[k] is an LF and a line starting with F follows. */
+		if (memcmp(p + k + 1, "From ", 5) == 0) {
+			e = k;
+			if (k >= 1 && p[k - 1] == '\r') {
+				e = k - 1;
+			}
+			if (e == 0 || p[e - 1] == '\n') {
+				/* An empty line, then From_: stop before it. */
+				if (e > 0) {
+					scan_lines(sc, e, lfs);
+				}
+				return;
+			}
+		}
+		scan_lines(sc, k + 1, lfs + 1);
+	}
 }
 
 static void
@@ -503,6 +710,15 @@ scan_line(struct scan *sc)
 	if (sep) {
 		scan_finish(sc);
 		scan_begin(sc, at);
+		if (sc->m != NULL) {
+			p = sc->buf + sc->pos;
+			n = sc->end - sc->pos < MBOX_FROM_DIGEST ?
+			    sc->end - sc->pos : MBOX_FROM_DIGEST;
+			if ((lf = memchr(p, '\n', n)) != NULL) {
+				n = (size_t)(lf - p) + 1;
+			}
+			sc->m->fromsum = mbox_from_digest(p, n);
+		}
 	} else if (sc->inheader) {
 		scan_xuidl(sc);
 	}
@@ -574,6 +790,9 @@ scan_run(struct scan *sc)
 			    sc->md->path);
 			return MD_PERM;
 		}
+		if (sc->m != NULL && !sc->inheader) {
+			scan_body(sc);
+		}
 		if (scan_line(sc) == -1) {
 			return MD_TEMP;
 		}
@@ -590,11 +809,20 @@ scan_run(struct scan *sc)
 static enum md_status
 mbox_scan(struct maildrop *md)
 {
-	struct scan	*sc;
-	struct stat	 st;
-	enum md_status	 r;
+	struct scan		*sc;
+	struct stat		 st;
+	struct sigaction	 sa, osa;
+	enum md_status		 r;
+	off_t			 start;
+	int			 cached;
 
 	if ((r = mbox_openfile(md)) != MD_OK || md->fd == -1) {
+		if (r == MD_OK) {
+			/* Its inode may come back with another file. */
+			auth_lock_group(1);
+			mbox_cache_drop(md->path);
+			auth_lock_group(0);
+		}
 		return r;
 	}
 	if ((r = mbox_lock(md)) != MD_OK) {
@@ -612,13 +840,39 @@ mbox_scan(struct maildrop *md)
 		return MD_PERM;
 	}
 	sc = xcalloc(1, sizeof(*sc));
-	sc->buf = xcalloc(1, IO_CHUNK);
 	sc->md = md;
 	sc->fsize = st.st_size;
-	r = scan_run(sc);
+	/* What the cache holds is not scanned again; the scan goes on from
+	 * a From_ line that the cache checked is a separator. */
+	cached = mbox_cache_load(md, &st, &sc->base) == 0;
+	start = sc->base;
+	sc->cap = md->nmsgs;
+	sc->prev_empty = sc->base > 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = scan_bus;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGBUS, &sa, &osa);
+	if (sigsetjmp(scan_jmp, 1) == 0) {
+		r = scan_run(sc);
+		if (r == MD_OK && (!cached || start < st.st_size)) {
+			mbox_cache_save(md, &st);
+		}
+	} else {
+		/* Only a writer that ignores the locks can do this. */
+		log_warnx("%s: cut short by another program during the scan",
+		    md->path);
+		r = MD_TEMP;
+	}
+	scan_mapped = 0;
+	(void)sigaction(SIGBUS, &osa, NULL);
+	mbox_scan_octets = st.st_size - start;
 	md->scanned = st.st_size;
 	mbox_unlock(md);
-	free(sc->buf);
+	if (sc->mapped) {
+		munmap(sc->buf, sc->end);
+	} else {
+		free(sc->buf);
+	}
 	free(sc);
 	return r;
 }

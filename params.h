@@ -72,6 +72,16 @@
 /* I/O chunk for reading mail and for the output buffer. */
 #define IO_CHUNK		(64 * 1024)
 #define IO_OUTBUF		(64 * 1024)
+/* The mbox scan maps this much of the file at a time: large enough that
+ * mapping costs nothing beside the reading, small enough for the address
+ * space of a 32-bit host. */
+#define MBOX_SCAN_WINDOW	(4 * 1024 * 1024)
+/* The scan's cache (PATH.pop3d-cache) trusts an mbox whose size and times
+ * are unchanged only if they were this old when it was written: a change
+ * within the same timestamp tick would not show (pop3d(8), CACHE). */
+#define CACHE_RACY_SECS		2
+/* The cache checks this much of each From_ line (sender and date). */
+#define MBOX_FROM_DIGEST	64
 
 /* Argon2id cost for --hash: libsodium's interactive limits by default. */
 #define HASH_OPS_MIN		1ULL

@@ -2,6 +2,7 @@
 #ifndef POP3D_H
 #define POP3D_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <stdarg.h>
@@ -138,6 +139,7 @@ struct msg {
 	off_t	 len;		/* octets in the file (mbox) or file size */
 	uint64_t size;		/* octets as sent, CRLF line ends */
 	char	*name;		/* maildir: "new/..." or "cur/..." */
+	uint64_t fromsum;	/* mbox: digest of the From_ line (the cache) */
 	char	 uidl[UIDL_MAX + 1];
 	unsigned deleted:1;
 	unsigned retrieved:1;
@@ -197,6 +199,18 @@ struct msg *maildrop_add(struct maildrop *, size_t *);
 /* Take and drop the MDA locks (fcntl and PATH.lock) on md. */
 enum md_status mbox_lock(struct maildrop *);
 void	 mbox_unlock(struct maildrop *);
+/* mbox_cache.c: the scan's results kept in PATH.pop3d-cache. */
+int	 mbox_cache_load(struct maildrop *, const struct stat *, off_t *);
+void	 mbox_cache_save(struct maildrop *, const struct stat *);
+void	 mbox_cache_drop(const char *);
+/* The digest of a From_ line's first MBOX_FROM_DIGEST octets (FNV-1a: it
+ * tells lines apart, it guards against no one). */
+uint64_t mbox_from_digest(const char *, size_t);
+/* Test knobs: CACHE_RACY_SECS, and the octets the last scan read. */
+extern long mbox_cache_racy_secs;
+extern off_t mbox_scan_octets;
+/* Octets the scan maps at once (MBOX_SCAN_WINDOW; tests make it small). */
+extern size_t mbox_scan_window;
 
 /* The size of a message as io_send_msg sends it, fed in pieces (io.c). */
 struct sizer {

@@ -69,6 +69,11 @@ static void	 crash_recovery(const char *, size_t, const char *, size_t);
 static void	 check_old_or_new(const char *, size_t, const char *, size_t,
 		    int *, int *);
 static Suite	*mbox_suite(void);
+static size_t	 file_size(const char *);
+static void	 full_scan(struct maildrop *);
+static void	 same_msgs(const struct maildrop *, const struct maildrop *);
+static void	 snap_close(struct maildrop *, struct maildrop *);
+static void	 cached_open_is_full_scan(off_t);
 
 static char	tmpdir[64];
 static char	mbox[PATH_LEN];
@@ -111,6 +116,8 @@ static void
 teardown(void)
 {
 	(void)nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	mbox_scan_window = MBOX_SCAN_WINDOW;
+	mbox_cache_racy_secs = CACHE_RACY_SECS;
 }
 
 static void
@@ -169,7 +176,8 @@ static void
 check_no_leftovers(const char *path)
 {
 	static const char *const suffixes[] = {
-		".lock", ".pop3d-journal", ".pop3d-journal.tmp"
+		".lock", ".pop3d-journal", ".pop3d-journal.tmp",
+		".pop3d-cache.tmp"
 	};
 	char	p[PATH_LEN + 32];
 	size_t	i;
@@ -1588,7 +1596,17 @@ START_TEST(test_random_mboxes)
 		total += nref;
 		big += n > IO_CHUNK;
 		buf_write(mbox, f, n, 0);
+		/* Windows of one and of three pages, and the default; the
+		 * cache of the last round trusted, or checked. */
+		mbox_scan_window = t % 3 == 0 ? 4096 : t % 3 == 1 ? 3 * 4096 :
+		    MBOX_SCAN_WINDOW;
+		mbox_cache_racy_secs = t % 2 == 0 ? 0 : CACHE_RACY_SECS;
 		open_ok(&md, mbox);
+		maildrop_close(&md);
+		open_ok(&md, mbox);
+		if (t % 2 == 0) {
+			ck_assert_int_eq(mbox_scan_octets, 0);
+		}
 		ck_assert_uint_eq(md.nmsgs, nref);
 		for (i = 0; i < nref; i++) {
 			ck_assert_int_eq(md.msgs[i].from, (off_t)ref[i].from);
@@ -1649,11 +1667,290 @@ START_TEST(test_random_mboxes)
 }
 END_TEST
 
+
+/* ---- the scan's cache (PATH.pop3d-cache, pop3d(8) CACHE) ---- */
+
+static const char cache_mbox[] =
+    "From a@example.org Mon Jan  1 00:00:00 2024\n"
+    "Subject: one\n\nbody one\n.\n\n"
+    "From b@example.org Mon Jan  1 00:01:00 2024\r\n"
+    "X-UIDL: kept-uidl\r\n\r\nbody two\r\nFrom inside a paragraph\r\n\r\n"
+    "From c@example.org Mon Jan  1 00:02:00 2024\n"
+    "Subject: three\n\n>From quoted\nlast\n\n";
+
+/* What a scan without any cache finds: the reference for every test
+ * below, which must see exactly this whatever the cache holds. */
+static void
+full_scan(struct maildrop *md)
+{
+	char	cpath[PATH_LEN + 32];
+
+	snprintf(cpath, sizeof(cpath), "%s.pop3d-cache", mbox);
+	(void)unlink(cpath);
+	open_ok(md, mbox);
+	ck_assert_int_eq(mbox_scan_octets, (off_t)file_size(mbox));
+}
+
+static size_t
+file_size(const char *path)
+{
+	struct stat	st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (size_t)st.st_size;
+}
+
+/* Keep md's messages and end its session (only one session at a time). */
+static void
+snap_close(struct maildrop *md, struct maildrop *copy)
+{
+	memset(copy, 0, sizeof(*copy));
+	copy->nmsgs = md->nmsgs;
+	copy->total = md->total;
+	copy->msgs = xcalloc(md->nmsgs + 1, sizeof(*md->msgs));
+	if (md->nmsgs > 0) {
+		memcpy(copy->msgs, md->msgs, md->nmsgs * sizeof(*md->msgs));
+	}
+	maildrop_close(md);
+}
+
+static void
+same_msgs(const struct maildrop *a, const struct maildrop *b)
+{
+	size_t	i;
+
+	ck_assert_uint_eq(a->nmsgs, b->nmsgs);
+	ck_assert_uint_eq(a->total, b->total);
+	for (i = 0; i < a->nmsgs; i++) {
+		ck_assert_int_eq(a->msgs[i].from, b->msgs[i].from);
+		ck_assert_int_eq(a->msgs[i].off, b->msgs[i].off);
+		ck_assert_int_eq(a->msgs[i].len, b->msgs[i].len);
+		ck_assert_uint_eq(a->msgs[i].size, b->msgs[i].size);
+		ck_assert_str_eq(a->msgs[i].uidl, b->msgs[i].uidl);
+	}
+}
+
+/* Open with whatever cache is there; compare with a scan without one. */
+static void
+cached_open_is_full_scan(off_t octets)
+{
+	struct maildrop	md, got, ref;
+	char		cpath[PATH_LEN + 32];
+	struct buf	saved;
+
+	snprintf(cpath, sizeof(cpath), "%s.pop3d-cache", mbox);
+	open_ok(&md, mbox);
+	if (octets >= 0) {
+		ck_assert_int_eq(mbox_scan_octets, octets);
+	}
+	snap_close(&md, &got);
+	/* The cache the open left, put back after the reference scan. */
+	buf_read(cpath, &saved);
+	full_scan(&ref);
+	same_msgs(&got, &ref);
+	maildrop_close(&ref);
+	free(got.msgs);
+	buf_write(cpath, saved.p, saved.n, 0);
+	free(saved.p);
+}
+
+/* An unchanged mbox is not read again; one that grew is read from its
+ * last message on; either way the messages are what a scan finds. */
+START_TEST(test_cache_reopen_and_append)
+{
+	static const char more[] = "From d@example.org Mon Jan  1 00:03:00 "
+	    "2024\nSubject: four\n\nnew\n\n";
+	struct maildrop	md;
+	off_t		last;
+
+	mbox_cache_racy_secs = 0;
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	open_ok(&md, mbox);
+	ck_assert_int_eq(mbox_scan_octets, (off_t)sizeof(cache_mbox) - 1);
+	ck_assert_uint_eq(md.nmsgs, 3);
+	last = md.msgs[2].from;
+	maildrop_close(&md);
+	cached_open_is_full_scan(0);
+	/* A racy cache (the file changed within CACHE_RACY_SECS of the
+	 * scan) is checked as if the file had changed. */
+	mbox_cache_racy_secs = 1000;
+	full_scan(&md);
+	maildrop_close(&md);
+	cached_open_is_full_scan((off_t)sizeof(cache_mbox) - 1 - last);
+	mbox_cache_racy_secs = 0;
+	full_scan(&md);
+	maildrop_close(&md);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	cached_open_is_full_scan((off_t)(sizeof(cache_mbox) - 1 +
+	    sizeof(more) - 1) - last);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 4);
+	ck_assert_int_eq(mbox_scan_octets, 0);
+	maildrop_close(&md);
+}
+END_TEST
+
+/* Mail appended after a last message without its empty line belongs to
+ * that message (no separator): the cache must not split it. */
+START_TEST(test_cache_append_no_empty_line)
+{
+	static const char first[] = "From a@b Mon Jan  1 00:00:00 2024\n"
+	    "\nbody\n\nFrom c@d Mon Jan  1 00:00:00 2024\n\nlast line\n";
+	static const char more[] = "From e@f Mon Jan  1 00:00:00 2024\n\nx\n";
+	struct maildrop	md;
+
+	mbox_cache_racy_secs = 0;
+	buf_write(mbox, first, sizeof(first) - 1, 0);
+	full_scan(&md);
+	ck_assert_uint_eq(md.nmsgs, 2);
+	maildrop_close(&md);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	cached_open_is_full_scan(-1);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 2);
+	maildrop_close(&md);
+}
+END_TEST
+
+/* Rewritten in place by another program (same inode): removed, grown,
+ * a From_ line changed at the same length; never what the cache says. */
+START_TEST(test_cache_rewritten)
+{
+	struct maildrop	md;
+	char		*f;
+	size_t		n = sizeof(cache_mbox) - 1, skip;
+
+	mbox_cache_racy_secs = 0;
+	f = xcalloc(2 * n + 64, 1);
+	/* First message gone, the rest moved down, then grown past the
+	 * cached size by an appended copy. */
+	buf_write(mbox, cache_mbox, n, 0);
+	full_scan(&md);
+	skip = (size_t)md.msgs[1].from;
+	maildrop_close(&md);
+	memcpy(f, cache_mbox + skip, n - skip);
+	memcpy(f + n - skip, cache_mbox, n);
+	buf_write(mbox, f, 2 * n - skip, 0);
+	cached_open_is_full_scan((off_t)(2 * n - skip));
+	/* The same length, one date changed: the From_ digest differs. */
+	buf_write(mbox, cache_mbox, n, 0);
+	full_scan(&md);
+	maildrop_close(&md);
+	memcpy(f, cache_mbox, n);
+	memcpy(strstr(f, "00:00:00"), "00:00:09", 8);
+	buf_write(mbox, f, n, 0);
+	cached_open_is_full_scan((off_t)n);
+	/* Shrunk: nothing in the cache is used. */
+	buf_write(mbox, cache_mbox, n - 10, 0);
+	cached_open_is_full_scan((off_t)n - 10);
+	/* Replaced by another file (a new inode) of the same content. */
+	full_scan(&md);
+	maildrop_close(&md);
+	ck_assert_int_eq(unlink(mbox), 0);
+	buf_write(mbox, cache_mbox, n - 10, 0);
+	cached_open_is_full_scan(-1);
+	free(f);
+}
+END_TEST
+
+/* A cache damaged at any octet, or cut short anywhere, is ignored. */
+START_TEST(test_cache_damaged)
+{
+	struct maildrop	md, got, ref;
+	struct buf	good;
+	char		cpath[PATH_LEN + 32];
+	size_t		i;
+
+	mbox_cache_racy_secs = 0;
+	snprintf(cpath, sizeof(cpath), "%s.pop3d-cache", mbox);
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	full_scan(&md);
+	snap_close(&md, &ref);
+	buf_read(cpath, &good);
+	ck_assert_uint_gt(good.n, 100);
+	for (i = 0; i < good.n; i++) {
+		good.p[i] ^= 0x20;
+		buf_write(cpath, good.p, good.n, 0);
+		good.p[i] ^= 0x20;
+		open_ok(&md, mbox);
+		ck_assert_int_eq(mbox_scan_octets, (off_t)sizeof(cache_mbox) - 1);
+		snap_close(&md, &got);
+		same_msgs(&got, &ref);
+		free(got.msgs);
+		buf_write(cpath, good.p, i, 0);
+		open_ok(&md, mbox);
+		ck_assert_int_eq(mbox_scan_octets, (off_t)sizeof(cache_mbox) - 1);
+		snap_close(&md, &got);
+		same_msgs(&got, &ref);
+		free(got.msgs);
+	}
+	/* And the good one is used. */
+	buf_write(cpath, good.p, good.n, 0);
+	open_ok(&md, mbox);
+	ck_assert_int_eq(mbox_scan_octets, 0);
+	snap_close(&md, &got);
+	same_msgs(&got, &ref);
+	free(got.msgs);
+	free(ref.msgs);
+	free(good.p);
+}
+END_TEST
+
+/* Another mbox's cache, or a symlink where the cache goes, is not used,
+ * and the symlink's target is never written. */
+START_TEST(test_cache_foreign)
+{
+	struct maildrop	md;
+	char		cpath[PATH_LEN + 32], other[PATH_LEN + 32];
+	char		target[PATH_LEN + 32];
+	struct buf	b;
+
+	mbox_cache_racy_secs = 0;
+	snprintf(cpath, sizeof(cpath), "%s.pop3d-cache", mbox);
+	snprintf(other, sizeof(other), "%s/other", tmpdir);
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	buf_write(other, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	ck_assert_int_eq(maildrop_open(&md, other, &mbox_backend), MD_OK);
+	maildrop_close(&md);
+	snprintf(other + strlen(other), 32, ".pop3d-cache");
+	buf_read(other, &b);
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	buf_write(cpath, b.p, b.n, 0);
+	free(b.p);
+	cached_open_is_full_scan((off_t)sizeof(cache_mbox) - 1);
+	(void)unlink(cpath);
+	buf_write(target, "keep", 4, 0);
+	ck_assert_int_eq(symlink(target, cpath), 0);
+	open_ok(&md, mbox);
+	ck_assert_int_eq(mbox_scan_octets, (off_t)sizeof(cache_mbox) - 1);
+	maildrop_close(&md);
+	buf_read(target, &b);
+	ck_assert_uint_eq(b.n, 4);
+	ck_assert_int_eq(memcmp(b.p, "keep", 4), 0);
+	free(b.p);
+	/* A missing mbox takes its cache with it. */
+	ck_assert_int_eq(unlink(mbox), 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 0);
+	maildrop_close(&md);
+	ck_assert(!exists(cpath));
+}
+END_TEST
+
 static Suite *
 mbox_suite(void)
 {
 	Suite	*s = suite_create("mbox");
 	TCase	*tc;
+
+	tc = tcase_create("cache");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_cache_reopen_and_append);
+	tcase_add_test(tc, test_cache_append_no_empty_line);
+	tcase_add_test(tc, test_cache_rewritten);
+	tcase_add_test(tc, test_cache_damaged);
+	tcase_add_test(tc, test_cache_foreign);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scan");
 	tcase_add_checked_fixture(tc, setup, teardown);

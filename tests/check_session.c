@@ -839,8 +839,11 @@ START_TEST(t_spool_lock_group)
 	expect(&s, "+OK Message 2 deleted\r\n+OK Bye\r\n");
 	ck_assert_int_eq(expect_end(&s), 0);
 	assert_file(mbox, want, sizeof(want) - 1);
-	snprintf(cmd, sizeof(cmd), "test $(ls -A %s/spool | wc -l) -eq 2 && "
-	    "test -f %s/spool/alice.pop3d-lock", dir, dir);
+	/* The mbox, the session lock and the scan's cache, which the
+	 * user owns and only the user reads. */
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s/spool | wc -l) -eq 3 && "
+	    "test -f %s/spool/alice.pop3d-lock && test \"$(stat -c %%U:%%G:%%a "
+	    "%s/spool/alice.pop3d-cache)\" = nobody:mail:600", dir, dir, dir);
 	ck_assert_int_eq(run(cmd), 0);
 }
 END_TEST

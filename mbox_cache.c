@@ -1,0 +1,431 @@
+/* mbox_cache.c: what a scan of an mbox found, kept beside it in
+ * PATH.pop3d-cache so that the next login need not read the whole file.
+ * Why a stale or damaged cache can never serve a wrong message is in
+ * pop3d(8), section CACHE. */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+
+#define CACHE_SUFFIX	".pop3d-cache"
+#define CACHE_TMP	".pop3d-cache.tmp"
+#define CACHE_MAGIC	"POP3DC1\n"
+#define CACHE_SUM	16
+/* from, off, len, size, the From_ line's digest, the UIDL's length */
+#define REC_FIXED	(5 * 8 + 1)
+
+/* A file changed less than this before the scan may change again within
+ * the same timestamp tick: its cache is "racy" and checked like a file
+ * that changed (the tests set it to 0). */
+long	mbox_cache_racy_secs = CACHE_RACY_SECS;
+/* Octets the last mbox_scan read (for the tests). */
+off_t	mbox_scan_octets;
+
+struct chdr {
+	char		magic[8];
+	uint64_t	dev, ino, size;
+	int64_t		mtime_s, mtime_ns, ctime_s, ctime_ns;
+	uint64_t	nmsgs;
+	uint64_t	racy;
+	uint64_t	bodylen;	/* octets of records after the header */
+	unsigned char	sum[CACHE_SUM];	/* BLAKE2b of header (sum 0) and body */
+};
+
+/* A stream through a fixed buffer: the cache is never held whole. */
+struct cstream {
+	int			 fd;
+	char			 buf[IO_CHUNK];
+	size_t			 pos, end;
+	uint64_t		 left;		/* octets still to read */
+	off_t			 at;		/* file offset of the next read */
+	crypto_generichash_state h;
+};
+
+static void	cache_path(char *, size_t, const char *, const char *);
+static int	cs_get(struct cstream *, void *, size_t);
+static int	cs_put(struct cstream *, const void *, size_t);
+static int	cs_flush(struct cstream *);
+static void	hdr_sum(const struct chdr *, unsigned char *,
+		    crypto_generichash_state *);
+static int	rec_ok(const struct msg *, const struct msg *, off_t);
+static int	from_read(int, const struct msg *, uint64_t *);
+static int	froms_ok(int, const struct msg *, size_t);
+static uint64_t	le64(const unsigned char *);
+static void	put64(unsigned char *, uint64_t);
+
+static void
+cache_path(char *out, size_t size, const char *path, const char *suffix)
+{
+	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
+		fatalx("path too long: %s%s", path, suffix);
+	}
+}
+
+static uint64_t
+le64(const unsigned char *p)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 7; i >= 0; i--) {
+		v = v << 8 | p[i];
+	}
+	return v;
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 0; i < 8; i++) {
+		p[i] = (unsigned char)(v >> (8 * i));
+	}
+}
+
+/* The next n octets of the stream, hashed; -1 at its end or on error. */
+static int
+cs_get(struct cstream *cs, void *p, size_t n)
+{
+	char	*out = p;
+	size_t	 k;
+	ssize_t	 r;
+
+	if (n > cs->left) {
+		return -1;
+	}
+	cs->left -= n;
+	while (n > 0) {
+		if (cs->pos == cs->end) {
+			r = pread(cs->fd, cs->buf, sizeof(cs->buf), cs->at);
+			if (r == -1 && errno == EINTR) {
+				continue;
+			}
+			if (r <= 0) {
+				return -1;
+			}
+			cs->at += r;
+			cs->pos = 0;
+			cs->end = (size_t)r;
+		}
+		k = cs->end - cs->pos < n ? cs->end - cs->pos : n;
+		memcpy(out, cs->buf + cs->pos, k);
+		crypto_generichash_update(&cs->h,
+		    (const unsigned char *)cs->buf + cs->pos, k);
+		cs->pos += k;
+		out += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static int
+cs_flush(struct cstream *cs)
+{
+	ssize_t	w;
+	size_t	off = 0;
+
+	while (off < cs->end) {
+		w = pwrite(cs->fd, cs->buf + off, cs->end - off, cs->at);
+		if (w == -1 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return -1;
+		}
+		off += (size_t)w;
+		cs->at += w;
+	}
+	cs->end = 0;
+	return 0;
+}
+
+static int
+cs_put(struct cstream *cs, const void *p, size_t n)
+{
+	const char	*s = p;
+	size_t		 k;
+
+	crypto_generichash_update(&cs->h, (const unsigned char *)p, n);
+	cs->left += n;
+	while (n > 0) {
+		if (cs->end == sizeof(cs->buf) && cs_flush(cs) == -1) {
+			return -1;
+		}
+		k = sizeof(cs->buf) - cs->end < n ? sizeof(cs->buf) - cs->end : n;
+		memcpy(cs->buf + cs->end, s, k);
+		cs->end += k;
+		s += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* The checksum: the header with its sum zeroed, after the body's octets
+ * that h has seen. */
+static void
+hdr_sum(const struct chdr *ch, unsigned char *out,
+    crypto_generichash_state *h)
+{
+	struct chdr	c = *ch;
+
+	memset(c.sum, 0, sizeof(c.sum));
+	crypto_generichash_update(h, (const unsigned char *)&c, sizeof(c));
+	crypto_generichash_final(h, out, CACHE_SUM);
+}
+
+/* A record must describe a message that the scan could have found: in
+ * order after prev (NULL for the first), inside size octets. */
+static int
+rec_ok(const struct msg *m, const struct msg *prev, off_t size)
+{
+	size_t	i;
+
+	if (m->from < 0 || m->off <= m->from || m->len < 0 ||
+	    m->off + m->len > size || m->off + m->len < m->off ||
+	    m->size < (uint64_t)m->len ||
+	    m->size > 2 * (uint64_t)m->len + 2 ||
+	    (prev == NULL ? m->from != 0 : m->from < prev->off + prev->len)) {
+		return -1;
+	}
+	if (m->uidl[0] == '\0') {
+		return -1;
+	}
+	for (i = 0; m->uidl[i] != '\0'; i++) {
+		if (m->uidl[i] < 0x21 || m->uidl[i] > 0x7e) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Check that m still starts with a From_ line after an empty line, as
+ * the scan requires of a separator, and that the line's digest is the
+ * one the scan took (mbox_from_digest). */
+static int
+from_read(int fd, const struct msg *m, uint64_t *digest)
+{
+	char		b[3 + MBOX_FROM_DIGEST];
+	off_t		at = m->from < 3 ? 0 : m->from - 3;
+	size_t		lead = (size_t)(m->from - at), n;
+
+	n = lead + (m->off - m->from < MBOX_FROM_DIGEST ? (size_t)(m->off -
+	    m->from) : MBOX_FROM_DIGEST);
+	if (pread(fd, b, n, at) != (ssize_t)n ||
+	    memcmp(b + lead, "From ", 5) != 0) {
+		return -1;
+	}
+	/* "\n\nFrom " or "\n\r\nFrom ", or the file's start */
+	if (m->from > 0 && !(b[lead - 1] == '\n' && ((lead >= 2 &&
+	    b[lead - 2] == '\n') || (lead >= 3 && b[lead - 2] == '\r' &&
+	    b[lead - 3] == '\n')))) {
+		return -1;
+	}
+	*digest = mbox_from_digest(b + lead, n - lead);
+	return 0;
+}
+
+static int
+froms_ok(int fd, const struct msg *msgs, size_t n)
+{
+	uint64_t	d;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		if (from_read(fd, &msgs[i], &d) == -1 || d != msgs[i].fromsum) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Fill md->msgs from the cache if it describes this file (st, fd locked).
+ * *resume is where the scan must go on: st->st_size when the cache covers
+ * all of an unchanged file, else the From_ line of the last cached message,
+ * which is scanned again with whatever was appended after it.  -1 when the
+ * cache is missing, stale or damaged: the caller scans from 0.
+ */
+int
+mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
+{
+	char			 path[LOCATION_MAX + 64];
+	struct cstream		*cs;
+	struct chdr		 ch;
+	struct stat		 cst;
+	struct msg		*m;
+	unsigned char		 rec[REC_FIXED], sum[CACHE_SUM];
+	size_t			 cap = 0, i, last;
+	int			 fd, same, r = -1;
+
+	cache_path(path, sizeof(path), md->path, CACHE_SUFFIX);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		return -1;
+	}
+	cs = xcalloc(1, sizeof(*cs));
+	cs->fd = fd;
+	cs->at = sizeof(ch);
+	if (fstat(fd, &cst) == -1 || !S_ISREG(cst.st_mode) ||
+	    cst.st_size < (off_t)sizeof(ch) ||
+	    pread(fd, &ch, sizeof(ch), 0) != (ssize_t)sizeof(ch) ||
+	    memcmp(ch.magic, CACHE_MAGIC, sizeof(ch.magic)) != 0 ||
+	    ch.bodylen != (uint64_t)cst.st_size - sizeof(ch) ||
+	    ch.nmsgs == 0 || ch.nmsgs > MAILDROP_MSGS_MAX ||
+	    ch.bodylen < ch.nmsgs * (REC_FIXED + 1) ||
+	    ch.bodylen > ch.nmsgs * (REC_FIXED + UIDL_MAX)) {
+		goto done;
+	}
+	/* Another file, or one that shrank: nothing in it can be trusted. */
+	if (ch.dev != (uint64_t)st->st_dev || ch.ino != (uint64_t)st->st_ino ||
+	    ch.size > (uint64_t)st->st_size) {
+		goto done;
+	}
+	same = !ch.racy && ch.size == (uint64_t)st->st_size &&
+	    ch.mtime_s == st->st_mtim.tv_sec &&
+	    ch.mtime_ns == st->st_mtim.tv_nsec &&
+	    ch.ctime_s == st->st_ctim.tv_sec &&
+	    ch.ctime_ns == st->st_ctim.tv_nsec;
+	cs->left = ch.bodylen;
+	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
+	for (i = 0; i < ch.nmsgs; i++) {
+		if ((m = maildrop_add(md, &cap)) == NULL ||
+		    cs_get(cs, rec, sizeof(rec)) == -1 ||
+		    rec[REC_FIXED - 1] == 0 || rec[REC_FIXED - 1] > UIDL_MAX ||
+		    cs_get(cs, m->uidl, rec[REC_FIXED - 1]) == -1) {
+			goto done;
+		}
+		m->from = (off_t)le64(rec);
+		m->off = (off_t)le64(rec + 8);
+		m->len = (off_t)le64(rec + 16);
+		m->size = le64(rec + 24);
+		m->fromsum = le64(rec + 32);
+		m->uidl[rec[REC_FIXED - 1]] = '\0';
+		if (rec_ok(m, i > 0 ? m - 1 : NULL, (off_t)ch.size) == -1) {
+			goto done;
+		}
+	}
+	hdr_sum(&ch, sum, &cs->h);
+	if (cs->left != 0 || sodium_memcmp(sum, ch.sum, sizeof(sum)) != 0) {
+		log_warnx("%s: damaged, ignored", path);
+		goto done;
+	}
+	/* The file's first and last From_ lines are checked even when it is
+	 * unchanged; after any change, every one of them. */
+	last = md->nmsgs - 1;
+	if (same ? froms_ok(md->fd, md->msgs, 1) == -1 ||
+	    froms_ok(md->fd, md->msgs + last, 1) == -1 :
+	    froms_ok(md->fd, md->msgs, md->nmsgs) == -1) {
+		goto done;
+	}
+	if (same) {
+		*resume = st->st_size;
+	} else {
+		/* The last message may have grown, or have a new one after it
+		 * that only its own end tells apart: scan it again. */
+		*resume = md->msgs[md->nmsgs - 1].from;
+		md->nmsgs--;
+	}
+	r = 0;
+done:
+	if (r == -1) {
+		md->nmsgs = 0;
+		free(md->msgs);
+		md->msgs = NULL;
+	}
+	close(fd);
+	free(cs);
+	return r;
+}
+
+/* Write the cache for md's messages as scanned from the file st describes
+ * (UIDLs before maildrop_fix_uidls).  Best effort: a cache that cannot be
+ * written is only a slower next login. */
+void
+mbox_cache_save(struct maildrop *md, const struct stat *st)
+{
+	char			 path[LOCATION_MAX + 64], tmp[LOCATION_MAX + 64];
+	struct cstream		*cs;
+	struct chdr		 ch;
+	struct timespec		 now;
+	unsigned char		 rec[REC_FIXED];
+	const struct msg	*m;
+	size_t			 i, n;
+	int			 fd, r = 0;
+
+	cache_path(path, sizeof(path), md->path, CACHE_SUFFIX);
+	cache_path(tmp, sizeof(tmp), md->path, CACHE_TMP);
+	if (md->nmsgs == 0) {
+		(void)unlink(path);
+		return;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd == -1) {
+		return;
+	}
+	memset(&ch, 0, sizeof(ch));
+	memcpy(ch.magic, CACHE_MAGIC, sizeof(ch.magic));
+	ch.dev = (uint64_t)st->st_dev;
+	ch.ino = (uint64_t)st->st_ino;
+	ch.size = (uint64_t)st->st_size;
+	ch.mtime_s = st->st_mtim.tv_sec;
+	ch.mtime_ns = st->st_mtim.tv_nsec;
+	ch.ctime_s = st->st_ctim.tv_sec;
+	ch.ctime_ns = st->st_ctim.tv_nsec;
+	ch.nmsgs = md->nmsgs;
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	ch.racy = now.tv_sec - st->st_ctim.tv_sec < mbox_cache_racy_secs ||
+	    now.tv_sec - st->st_mtim.tv_sec < mbox_cache_racy_secs;
+	cs = xcalloc(1, sizeof(*cs));
+	cs->fd = fd;
+	cs->at = sizeof(ch);
+	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
+	for (i = 0; i < md->nmsgs && r == 0; i++) {
+		m = &md->msgs[i];
+		n = strlen(m->uidl);
+		put64(rec + 32, m->fromsum);
+		put64(rec, (uint64_t)m->from);
+		put64(rec + 8, (uint64_t)m->off);
+		put64(rec + 16, (uint64_t)m->len);
+		put64(rec + 24, m->size);
+		rec[REC_FIXED - 1] = (unsigned char)n;
+		r = cs_put(cs, rec, sizeof(rec));
+		if (r == 0) {
+			r = cs_put(cs, m->uidl, n);
+		}
+	}
+	if (r == 0) {
+		r = cs_flush(cs);
+	}
+	ch.bodylen = cs->left;
+	hdr_sum(&ch, ch.sum, &cs->h);
+	if (r == 0 && (pwrite(fd, &ch, sizeof(ch), 0) != (ssize_t)sizeof(ch) ||
+	    rename(tmp, path) == -1)) {
+		r = -1;
+	}
+	if (r == -1) {
+		log_warn("write %s", tmp);
+		(void)unlink(tmp);
+	}
+	close(fd);
+	free(cs);
+}
+
+/* Drop the cache (after the file was rewritten in a way it cannot follow). */
+void
+mbox_cache_drop(const char *mbox)
+{
+	char	path[LOCATION_MAX + 64];
+
+	cache_path(path, sizeof(path), mbox, CACHE_SUFFIX);
+	(void)unlink(path);
+}
