@@ -73,6 +73,7 @@ static enum md_status mbox_scan(struct maildrop *);
 static int	mbox_open_msg(struct maildrop *, size_t, off_t *, off_t *);
 static void	mbox_close_msg(struct maildrop *, int);
 static enum md_status mbox_update(struct maildrop *);
+static enum md_status mbox_update_cached(struct maildrop *);
 static enum md_status mbox_recover(struct maildrop *);
 static const char *mbox_pending(const char *);
 static enum md_status mbox_openfile(struct maildrop *);
@@ -113,7 +114,7 @@ static int	fsync_dir(const char *);
 static void	path_with(char *, size_t, const char *, const char *);
 
 const struct backend mbox_backend = {
-	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update,
+	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update_cached,
 	mbox_recover, mbox_pending
 };
 
@@ -874,6 +875,19 @@ mbox_scan(struct maildrop *md)
 		free(sc->buf);
 	}
 	free(sc);
+	return r;
+}
+
+/* UPDATE, then the cache for what it kept, so that the next login need
+ * not scan the rewritten file (mbox_cache.c). */
+static enum md_status
+mbox_update_cached(struct maildrop *md)
+{
+	enum md_status	r;
+
+	if ((r = mbox_update(md)) == MD_OK) {
+		mbox_cache_after_update(md);
+	}
 	return r;
 }
 

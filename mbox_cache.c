@@ -61,6 +61,8 @@ static int	from_read(int, const struct msg *, uint64_t *);
 static int	froms_ok(int, const struct msg *, size_t);
 static uint64_t	le64(const unsigned char *);
 static void	put64(unsigned char *, uint64_t);
+static void	cache_write(const char *, const struct msg *, size_t,
+		    const struct stat *);
 
 static void
 cache_path(char *out, size_t size, const char *path, const char *suffix)
@@ -352,6 +354,48 @@ done:
 void
 mbox_cache_save(struct maildrop *md, const struct stat *st)
 {
+	cache_write(md->path, md->msgs, md->nmsgs, st);
+}
+
+/* The messages UPDATE kept, where it moved them: each deleted message
+ * took [from, next from) out of the file (plan_segments in mbox.c).
+ * The next login checks every one of them anyway (the file changed just
+ * now, so the cache is racy); a UIDL with a suffix would need the scan. */
+void
+mbox_cache_after_update(struct maildrop *md)
+{
+	struct stat	 st;
+	struct msg	*kept;
+	size_t		 i, n = 0;
+	off_t		 shift = 0, end;
+
+	auth_lock_group(1);
+	if (md->renamed > 0 || fstat(md->fd, &st) == -1) {
+		mbox_cache_drop(md->path);
+		auth_lock_group(0);
+		return;
+	}
+	kept = xcalloc(md->nmsgs + 1, sizeof(*kept));
+	for (i = 0; i < md->nmsgs; i++) {
+		end = i + 1 < md->nmsgs ? md->msgs[i + 1].from : md->scanned;
+		if (md->msgs[i].deleted) {
+			shift += end - md->msgs[i].from;
+			continue;
+		}
+		kept[n] = md->msgs[i];
+		kept[n].name = NULL;
+		kept[n].from -= shift;
+		kept[n++].off -= shift;
+	}
+	cache_write(md->path, kept, n, &st);
+	free(kept);
+	auth_lock_group(0);
+}
+
+static void
+cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
+    const struct stat *st)
+{
 	char			 path[LOCATION_MAX + 64], tmp[LOCATION_MAX + 64];
 	struct cstream		*cs;
 	struct chdr		 ch;
@@ -361,9 +405,9 @@ mbox_cache_save(struct maildrop *md, const struct stat *st)
 	size_t			 i, n;
 	int			 fd, r = 0;
 
-	cache_path(path, sizeof(path), md->path, CACHE_SUFFIX);
-	cache_path(tmp, sizeof(tmp), md->path, CACHE_TMP);
-	if (md->nmsgs == 0) {
+	cache_path(path, sizeof(path), mbox, CACHE_SUFFIX);
+	cache_path(tmp, sizeof(tmp), mbox, CACHE_TMP);
+	if (nmsgs == 0) {
 		(void)unlink(path);
 		return;
 	}
@@ -381,7 +425,7 @@ mbox_cache_save(struct maildrop *md, const struct stat *st)
 	ch.mtime_ns = st->st_mtim.tv_nsec;
 	ch.ctime_s = st->st_ctim.tv_sec;
 	ch.ctime_ns = st->st_ctim.tv_nsec;
-	ch.nmsgs = md->nmsgs;
+	ch.nmsgs = nmsgs;
 	(void)clock_gettime(CLOCK_REALTIME, &now);
 	ch.racy = now.tv_sec - st->st_ctim.tv_sec < mbox_cache_racy_secs ||
 	    now.tv_sec - st->st_mtim.tv_sec < mbox_cache_racy_secs;
@@ -389,8 +433,8 @@ mbox_cache_save(struct maildrop *md, const struct stat *st)
 	cs->fd = fd;
 	cs->at = sizeof(ch);
 	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
-	for (i = 0; i < md->nmsgs && r == 0; i++) {
-		m = &md->msgs[i];
+	for (i = 0; i < nmsgs && r == 0; i++) {
+		m = &msgs[i];
 		n = strlen(m->uidl);
 		put64(rec + 32, m->fromsum);
 		put64(rec, (uint64_t)m->from);

@@ -1649,6 +1649,8 @@ START_TEST(test_random_mboxes)
 		ck_assert_uint_eq(got.n, wn);
 		ck_assert_int_eq(memcmp(got.p, want, wn), 0);
 		free(got.p);
+		/* The cache UPDATE left describes the new file. */
+		cached_open_is_full_scan(-1);
 		open_ok(&md, mbox);
 		ck_assert_uint_eq(md.nmsgs, k);
 		for (i = 0; i < k; i++) {
@@ -1744,13 +1746,22 @@ cached_open_is_full_scan(off_t octets)
 		ck_assert_int_eq(mbox_scan_octets, octets);
 	}
 	snap_close(&md, &got);
-	/* The cache the open left, put back after the reference scan. */
-	buf_read(cpath, &saved);
+	/* The cache the open left (if any), put back after the reference
+	 * scan. */
+	saved.p = NULL;
+	saved.n = 0;
+	if (exists(cpath)) {
+		buf_read(cpath, &saved);
+	}
 	full_scan(&ref);
 	same_msgs(&got, &ref);
 	maildrop_close(&ref);
 	free(got.msgs);
-	buf_write(cpath, saved.p, saved.n, 0);
+	if (saved.p != NULL) {
+		buf_write(cpath, saved.p, saved.n, 0);
+	} else {
+		(void)unlink(cpath);
+	}
 	free(saved.p);
 }
 
@@ -1853,6 +1864,32 @@ START_TEST(test_cache_rewritten)
 }
 END_TEST
 
+/* UPDATE leaves a cache of what it kept, where it moved it: the next
+ * login reads only the last message. */
+START_TEST(test_cache_after_update)
+{
+	struct maildrop	md;
+	off_t		last;
+
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	open_ok(&md, mbox);
+	md.msgs[1].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	last = md.msgs[2].from - (md.msgs[2].from - md.msgs[1].from);
+	maildrop_close(&md);
+	cached_open_is_full_scan((off_t)file_size(mbox) - last);
+	/* Duplicate UIDLs need the scan: no cache then. */
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 1);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.renamed, 3);
+	md.msgs[0].deleted = 1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	cached_open_is_full_scan((off_t)file_size(mbox));
+}
+END_TEST
+
 /* A cache damaged at any octet, or cut short anywhere, is ignored. */
 START_TEST(test_cache_damaged)
 {
@@ -1948,6 +1985,7 @@ mbox_suite(void)
 	tcase_add_test(tc, test_cache_reopen_and_append);
 	tcase_add_test(tc, test_cache_append_no_empty_line);
 	tcase_add_test(tc, test_cache_rewritten);
+	tcase_add_test(tc, test_cache_after_update);
 	tcase_add_test(tc, test_cache_damaged);
 	tcase_add_test(tc, test_cache_foreign);
 	suite_add_tcase(s, tc);
