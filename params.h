@@ -75,7 +75,7 @@
 /* The mbox scan maps this much of the file at a time: large enough that
  * mapping costs nothing beside the reading, small enough for the address
  * space of a 32-bit host. */
-#define MBOX_SCAN_WINDOW	(4 * 1024 * 1024)
+#define MBOX_SCAN_WINDOW	(1024 * 1024)
 /* The scan's cache (PATH.pop3d-cache) trusts an mbox whose size and times
  * are unchanged only if they were this old when it was written: a change
  * within the same timestamp tick would not show (pop3d(8), CACHE). */
