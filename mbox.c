@@ -65,6 +65,8 @@ struct scan {
 	off_t		 empty_off;
 	uint64_t	 empty_size;
 	size_t		 hashed;
+	unsigned	 fields;	/* UIDL_FIELDS already hashed */
+	int		 hashcont;	/* continuation lines are hashed */
 	crypto_generichash_state h;
 	char		 xuidl[UIDL_MAX + 1];
 };
@@ -91,6 +93,7 @@ static int	scan_line(struct scan *);
 static void	scan_begin(struct scan *, off_t);
 static void	scan_finish(struct scan *);
 static void	scan_xuidl(struct scan *);
+static int	scan_uidl_field(struct scan *);
 static enum md_status scan_run(struct scan *);
 static int	check_froms(struct maildrop *, size_t);
 static size_t	plan_segments(struct maildrop *, size_t, off_t, struct seg *);
@@ -382,8 +385,8 @@ scan_bus(int sig)
 	if (scan_mapped) {
 		siglongjmp(scan_jmp, 1);
 	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+	(void)signal(sig, SIG_DFL);
+	(void)raise(sig);
 }
 
 /* Map the window that starts at the page holding buf[pos]; 0, or -1 if
@@ -618,6 +621,8 @@ scan_begin(struct scan *sc, off_t from)
 	sc->inheader = 1;
 	sc->size = 0;
 	sc->hashed = 0;
+	sc->fields = 0;
+	sc->hashcont = 0;
 	sc->xuidl[0] = '\0';
 	crypto_generichash_init(&sc->h, NULL, 0, UIDL_HASH_HEX / 2);
 }
@@ -628,9 +633,8 @@ static void
 scan_finish(struct scan *sc)
 {
 	struct msg	*m = sc->m;
-	unsigned char	 sum[UIDL_HASH_HEX / 2], le[8];
+	unsigned char	 sum[UIDL_HASH_HEX / 2];
 	off_t		 end = sc->base + (off_t)sc->pos;
-	int		 i;
 
 	if (m == NULL) {
 		return;
@@ -641,10 +645,6 @@ scan_finish(struct scan *sc)
 	}
 	m->len = end - m->off;
 	m->size = sc->size;
-	for (i = 0; i < 8; i++) {
-		le[i] = (unsigned char)(m->size >> (8 * i));
-	}
-	crypto_generichash_update(&sc->h, le, sizeof(le));
 	crypto_generichash_final(&sc->h, sum, sizeof(sum));
 	if (sc->xuidl[0] != '\0') {
 		memcpy(m->uidl, sc->xuidl, sizeof(m->uidl));
@@ -695,6 +695,42 @@ scan_xuidl(struct scan *sc)
 	sc->xuidl[n] = '\0';
 }
 
+/* The header fields a content UIDL is made of, besides the From_ line:
+ * the first of each, with its continuation lines.  They identify a
+ * message and no mail program rewrites them; Status:, X-Status:,
+ * X-Keywords: and the like, which mail readers change in place, are left
+ * out, and so is the size they change. */
+static const struct {
+	const char	*name;
+	size_t		 len;
+} uidl_fields[] = {
+	{ "Message-ID:", 11 }, { "Date:", 5 }, { "Subject:", 8 },
+};
+
+/* Whether the header line at buf[pos] feeds the UIDL.  The names fit in
+ * SCAN_AHEAD, which scan_run always has, however the reads split. */
+static int
+scan_uidl_field(struct scan *sc)
+{
+	const char	*p = sc->buf + sc->pos;
+	size_t		 i, avail = sc->end - sc->pos;
+
+	if (avail > 0 && (*p == ' ' || *p == '\t')) {
+		return sc->hashcont;
+	}
+	sc->hashcont = 0;
+	for (i = 0; i < sizeof(uidl_fields) / sizeof(uidl_fields[0]); i++) {
+		if ((sc->fields & 1U << i) == 0 && avail >= uidl_fields[i].len &&
+		    strncasecmp(p, uidl_fields[i].name, uidl_fields[i].len) ==
+		    0) {
+			sc->fields |= 1U << i;
+			sc->hashcont = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Scan one line at buf[pos]; 0, or -1 on a read error. */
 static int
 scan_line(struct scan *sc)
@@ -703,7 +739,7 @@ scan_line(struct scan *sc)
 	const char	*p, *lf;
 	size_t		 n, k;
 	off_t		 len = 0;
-	int		 sep, lastcr = 0, haslf = 0;
+	int		 sep, lastcr = 0, haslf = 0, hash = 0;
 	uint64_t	 lsize;
 
 	sep = sc->end - sc->pos >= 5 && memcmp(sc->buf + sc->pos, "From ", 5)
@@ -720,8 +756,10 @@ scan_line(struct scan *sc)
 			}
 			sc->m->fromsum = mbox_from_digest(p, n);
 		}
+		hash = 1;
 	} else if (sc->inheader) {
 		scan_xuidl(sc);
+		hash = scan_uidl_field(sc);
 	}
 	for (;;) {
 		p = sc->buf + sc->pos;
@@ -729,8 +767,7 @@ scan_line(struct scan *sc)
 		n = lf != NULL ? (size_t)(lf - p) + 1 : sc->end - sc->pos;
 		/* Exactly the first UIDL_HEADER_MAX octets, however the
 		 * reads split them, so the UIDL depends on content only. */
-		if (sc->m != NULL && (sep || sc->inheader) &&
-		    sc->hashed < UIDL_HEADER_MAX) {
+		if (sc->m != NULL && hash && sc->hashed < UIDL_HEADER_MAX) {
 			k = UIDL_HEADER_MAX - sc->hashed < n ?
 			    UIDL_HEADER_MAX - sc->hashed : n;
 			crypto_generichash_update(&sc->h,

@@ -48,7 +48,8 @@
 #define UIDL_MAX		70
 /* A content UIDL is this many hex digits of a BLAKE2b hash (128 bits). */
 #define UIDL_HASH_HEX		32
-/* Only this much of a message's header section feeds its content UIDL. */
+/* At most this much of a message's From_ line and header fields feeds its
+ * content UIDL (mbox.c: uidl_fields). */
 #define UIDL_HEADER_MAX		(64 * 1024)
 
 /* Caps on a maildrop, so a session's memory stays bounded. */

@@ -772,9 +772,64 @@ START_TEST(test_trailing_empty_lines)
 	check_fixture("trailing2.mbox", w2, NMSGS(w2));
 	open_ok(&md, mbox);
 	RETR(&md, 1, -1, "Subject: two\r\n\r\nbody two\r\n\r\n.\r\n");
-	/* The same header, another size: another message. */
-	ck_assert_str_ne(md.msgs[1].uidl, uidl0);
+	/* The same header, another size: the same message to a client (the
+	 * size is not in the UIDL, see test_uidl_fields). */
+	ck_assert_str_eq(md.msgs[1].uidl, uidl0);
 	maildrop_close(&md);
+}
+END_TEST
+
+/* A content UIDL is made of the From_ line and the first Message-ID:,
+ * Date: and Subject: fields with their continuation lines: what a mail
+ * reader writes in place (Status:, X-Status:, X-Keywords:, other fields,
+ * the body, and so the size) leaves it alone; any of those four changes
+ * it.  (The octets are hashed as they are: names in another case or
+ * another order make another UIDL, which no mail program does.) */
+START_TEST(test_uidl_fields)
+{
+	static const char *const same[] = {
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n  folded\nTo: x\n\nbody\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Status: RO\nX-Status: A\nDate: Mon, 1 Jan 2024\n"
+		"Subject: s\n  folded\nTo: y\nX-Keywords: $x\n\nother body\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n  folded\n"
+		"Subject: a second one\nDate: another\n\n",
+	};
+	static const char *const other[] = {
+		"From a@b Mon Jan  1 00:00:01 2024\nMessage-ID: <1@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n  folded\n\nbody\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <2@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n  folded\n\nbody\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Date: Tue, 2 Jan 2024\nSubject: s\n  folded\n\nbody\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n  unfolded\n\nbody\n",
+		"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <1@b>\n"
+		"Date: Mon, 1 Jan 2024\nSubject: s\n\nbody\n",
+	};
+	char		first[UIDL_MAX + 1];
+	struct maildrop	md;
+	size_t		i;
+
+	for (i = 0; i < NMSGS(same); i++) {
+		buf_write(mbox, same[i], strlen(same[i]), 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 1);
+		if (i == 0) {
+			strcpy(first, md.msgs[0].uidl);
+		}
+		ck_assert_str_eq(md.msgs[0].uidl, first);
+		maildrop_close(&md);
+	}
+	for (i = 0; i < NMSGS(other); i++) {
+		buf_write(mbox, other[i], strlen(other[i]), 0);
+		open_ok(&md, mbox);
+		ck_assert_uint_eq(md.nmsgs, 1);
+		ck_assert_str_ne(md.msgs[0].uidl, first);
+		maildrop_close(&md);
+	}
 }
 END_TEST
 
@@ -2013,6 +2068,7 @@ mbox_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_dup_messages);
 	tcase_add_test(tc, test_xuidl);
+	tcase_add_test(tc, test_uidl_fields);
 	tcase_add_test(tc, test_xuidl_line_limit);
 	tcase_add_test(tc, test_uidl_reopen_and_copy);
 	tcase_add_test(tc, test_uidl_after_append);
