@@ -24,10 +24,10 @@ static void	maildir_close_msg(struct maildrop *, int);
 static enum md_status maildir_update(struct maildrop *);
 static enum md_status maildir_recover(struct maildrop *);
 static enum md_status scan_dir(struct maildrop *, int, const char *,
-		    size_t *);
+		    size_t *, char *);
 static int	add_file(struct maildrop *, int, const char *, const char *,
-		    size_t *);
-static int	msg_size(int, struct msg *);
+		    size_t *, char *);
+static int	msg_size(int, struct msg *, char *);
 static void	set_uidl(struct msg *, const char *);
 static int	by_name(const void *, const void *);
 static int	sync_dirs(struct maildrop *);
@@ -68,34 +68,45 @@ set_uidl(struct msg *m, const char *name)
 	sodium_bin2hex(m->uidl, sizeof(m->uidl), sum, sizeof(sum));
 }
 
-/* Octets of the file as sent with CRLF line ends. */
+/* Octets of the file as sent with CRLF line ends (as sizer_feed counts
+ * them, but LFs sixteen at a time); buf has IO_CHUNK. */
 static int
-msg_size(int fd, struct msg *m)
+msg_size(int fd, struct msg *m, char *buf)
 {
-	char		*buf = xcalloc(1, IO_CHUNK);
-	struct sizer	 sz;
+	uint64_t	 size = 0;
 	ssize_t		 n;
+	const char	*cr, *end;
+	int		 lastcr = 0, lastlf = 1;
 
-	sizer_init(&sz);
 	while ((n = read(fd, buf, IO_CHUNK)) != 0) {
 		if (n == -1 && errno == EINTR) {
 			continue;
 		}
 		if (n == -1) {
-			free(buf);
 			return -1;
 		}
-		sizer_feed(&sz, buf, (size_t)n);
+		/* Each LF gains a CR, unless a CR is already before it. */
+		end = buf + n;
+		size += (uint64_t)n + count_octet(buf, (size_t)n, '\n');
+		if (lastcr && buf[0] == '\n') {
+			size--;
+		}
+		for (cr = buf; (cr = memchr(cr, '\r', (size_t)(end - cr))) !=
+		    NULL && ++cr < end;) {
+			size -= *cr == '\n';
+		}
+		lastcr = end[-1] == '\r';
+		lastlf = end[-1] == '\n';
 	}
-	free(buf);
-	m->size = sizer_end(&sz);
+	/* An unterminated last line is sent with a CRLF after it. */
+	m->size = size + (lastlf ? 0 : lastcr ? 1 : 2);
 	return 0;
 }
 
 /* Add dir/name as a message; -1 only on a hard error. */
 static int
 add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
-    size_t *cap)
+    size_t *cap, char *buf)
 {
 	char		 rel[NAME_MAX_LEN + 8];
 	struct stat	 st;
@@ -121,7 +132,7 @@ add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
 	m->name = xstrdup(rel);
 	m->len = st.st_size;
 	set_uidl(m, name);
-	if (msg_size(fd, m) == -1) {
+	if (msg_size(fd, m, buf) == -1) {
 		log_warn("read %s/%s", md->path, rel);
 		close(fd);
 		return -1;
@@ -131,7 +142,8 @@ add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
 }
 
 static enum md_status
-scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap)
+scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap,
+    char *buf)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -150,7 +162,7 @@ scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap)
 		    strlen(de->d_name) > NAME_MAX_LEN) {
 			continue;
 		}
-		r = add_file(md, dfd, dir, de->d_name, cap);
+		r = add_file(md, dfd, dir, de->d_name, cap, buf);
 	}
 	closedir(d);
 	return r == 0 ? MD_OK : MD_TEMP;
@@ -168,9 +180,10 @@ by_name(const void *a, const void *b)
 static enum md_status
 maildir_scan(struct maildrop *md)
 {
-	enum md_status	r;
-	size_t		cap = 0;
-	int		root;
+	enum md_status	 r;
+	size_t		 cap = 0;
+	char		*buf;
+	int		 root;
 
 	root = open(md->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (root == -1) {
@@ -178,9 +191,12 @@ maildir_scan(struct maildrop *md)
 		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ?
 		    MD_PERM : MD_TEMP;
 	}
-	if ((r = scan_dir(md, root, "cur", &cap)) == MD_OK) {
-		r = scan_dir(md, root, "new", &cap);
+	/* One read buffer for every file. */
+	buf = xcalloc(1, IO_CHUNK);
+	if ((r = scan_dir(md, root, "cur", &cap, buf)) == MD_OK) {
+		r = scan_dir(md, root, "new", &cap, buf);
 	}
+	free(buf);
 	md->fd = root;
 	if (r == MD_OK && md->nmsgs > 0) {
 		qsort(md->msgs, md->nmsgs, sizeof(*md->msgs), by_name);

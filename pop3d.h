@@ -70,6 +70,8 @@ int	 parse_ulong(const char *, unsigned long, unsigned long,
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
+/* How many octets of p[0, n) are c, sixteen at a time. */
+uint64_t count_octet(const char *, size_t, char);
 /* ms since an arbitrary start, from the monotonic clock. */
 uint64_t now_ms(void);
 void	 sleep_ms(unsigned long);

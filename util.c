@@ -81,3 +81,36 @@ sleep_ms(unsigned long ms)
 		continue;
 	}
 }
+
+/* GCC's and clang's generic vectors: SSE2 on x86-64, NEON on arm64,
+ * plain words elsewhere. */
+typedef unsigned char u8x16 __attribute__((vector_size(16)));
+
+uint64_t
+count_octet(const char *p, size_t n, char c)
+{
+	u8x16		 want, acc, v;
+	uint64_t	 total = 0;
+	size_t		 blocks, i;
+	int		 k;
+
+	memset(&want, c, sizeof(want));
+	while (n >= sizeof(v)) {
+		/* A lane counts to 255 at most before it is added up. */
+		blocks = n / sizeof(v) > 255 ? 255 : n / sizeof(v);
+		memset(&acc, 0, sizeof(acc));
+		for (i = 0; i < blocks; i++) {
+			memcpy(&v, p, sizeof(v));
+			acc -= (u8x16)(v == want);
+			p += sizeof(v);
+		}
+		for (k = 0; k < (int)sizeof(acc); k++) {
+			total += acc[k];
+		}
+		n -= blocks * sizeof(v);
+	}
+	for (; n > 0; n--) {
+		total += *p++ == c;
+	}
+	return total;
+}

@@ -30,6 +30,7 @@ static void	 populate(void);
 static void	 open_ok(struct maildrop *);
 static uint64_t	 ref_size(const char *, size_t);
 static size_t	 find(const struct maildrop *, const char *);
+static size_t	 random_file(size_t, char *, uint32_t *);
 static Suite	*maildir_suite(void);
 
 static char	tmpdir[64];
@@ -267,6 +268,57 @@ START_TEST(test_big_message)
 }
 END_TEST
 
+/* File k of test_sizes_random into c (3 * IO_CHUNK); its length. */
+static size_t
+random_file(size_t k, char *c, uint32_t *seed)
+{
+	static const char	pick[] = "a\r\n\n.";
+	size_t			n, i;
+
+	n = k < 40 ? IO_CHUNK - 20 + k : k < 60 ? k - 40 :
+	    (*seed = *seed * 1103515245 + 12345) % (3 * IO_CHUNK);
+	for (i = 0; i < n; i++) {
+		*seed = *seed * 1103515245 + 12345;
+		c[i] = pick[(*seed >> 16) % (sizeof(pick) - 1)];
+	}
+	if (k < 40 && n > IO_CHUNK) {
+		c[IO_CHUNK - 1] = '\r';	/* CR LF across two reads */
+		c[IO_CHUNK] = '\n';
+	}
+	return n;
+}
+
+/* Sizes of files full of CRs and LFs, of every length around a read's
+ * end, with a CR LF split across two reads, and with or without a final
+ * line end, are what the reference counts. */
+START_TEST(test_sizes_random)
+{
+	struct maildrop	 md;
+	char		 name[64], *c;
+	size_t		 n, i, k;
+	uint32_t	 seed = 7;
+
+	c = xcalloc(3 * IO_CHUNK, 1);
+	for (k = 0; k < 200; k++) {
+		n = random_file(k, c, &seed);
+		(void)snprintf(name, sizeof(name), "new/17000%05zu.r", k);
+		put(name, c, n);
+	}
+	open_ok(&md);
+	ck_assert_uint_eq(md.nmsgs, 200);
+	seed = 7;
+	for (k = 0; k < 200; k++) {
+		n = random_file(k, c, &seed);
+		(void)snprintf(name, sizeof(name), "new/17000%05zu.r", k);
+		i = find(&md, name);
+		ck_assert_int_eq(md.msgs[i].len, (off_t)n);
+		ck_assert_uint_eq(md.msgs[i].size, ref_size(c, n));
+	}
+	maildrop_close(&md);
+	free(c);
+}
+END_TEST
+
 START_TEST(test_empty_and_missing)
 {
 	char		path[PATH_LEN + 8];
@@ -477,6 +529,7 @@ maildir_suite(void)
 	tcase_add_test(tc, test_scan);
 	tcase_add_test(tc, test_retr);
 	tcase_add_test(tc, test_big_message);
+	tcase_add_test(tc, test_sizes_random);
 	tcase_add_test(tc, test_empty_and_missing);
 	tcase_add_test(tc, test_in_use);
 	tcase_add_test(tc, test_same_base_name);

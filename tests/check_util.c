@@ -135,6 +135,34 @@ START_TEST(test_clock)
 }
 END_TEST
 
+/* count_octet agrees with a plain loop at every length and alignment. */
+START_TEST(test_count_octet)
+{
+	char		*b;
+	size_t		 n, off, i;
+	uint64_t	 want;
+	uint32_t	 seed = 1;
+
+	b = xcalloc(70000, 1);
+	for (i = 0; i < 70000; i++) {
+		seed = seed * 1103515245 + 12345;
+		b[i] = "\n\nab\r"[(seed >> 16) % 5];
+	}
+	for (off = 0; off < 17; off++) {
+		for (n = 0; n + off < 70000; n += n < 600 ? 1 : 997) {
+			for (want = 0, i = 0; i < n; i++) {
+				want += b[off + i] == '\n';
+			}
+			ck_assert_uint_eq(count_octet(b + off, n, '\n'), want);
+		}
+	}
+	memset(b, '\n', 70000);
+	ck_assert_uint_eq(count_octet(b, 70000, '\n'), 70000);
+	ck_assert_uint_eq(count_octet(b, 70000, '\r'), 0);
+	free(b);
+}
+END_TEST
+
 static Suite *
 util_suite(void)
 {
@@ -151,6 +179,7 @@ util_suite(void)
 	tcase_add_test(tc, test_xalloc);
 	tcase_add_exit_test(tc, test_xreallocarray_overflow, 1);
 	tcase_add_test(tc, test_clock);
+	tcase_add_test(tc, test_count_octet);
 	suite_add_tcase(s, tc);
 	return s;
 }
