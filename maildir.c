@@ -16,7 +16,6 @@
 
 /* The info a message gets when pop3d moves it from new/ to cur/: seen. */
 #define INFO_SEEN	":2,S"
-#define NAME_MAX_LEN	255
 
 static enum md_status maildir_scan(struct maildrop *);
 static int	maildir_open_msg(struct maildrop *, size_t, off_t *, off_t *);
@@ -24,9 +23,11 @@ static void	maildir_close_msg(struct maildrop *, int);
 static enum md_status maildir_update(struct maildrop *);
 static enum md_status maildir_recover(struct maildrop *);
 static enum md_status scan_dir(struct maildrop *, int, const char *,
-		    size_t *, char *);
+		    size_t *);
 static int	add_file(struct maildrop *, int, const char *, const char *,
-		    size_t *, char *);
+		    size_t *);
+static int	read_size(struct maildrop *, size_t, char *);
+static enum md_status fill_sizes(struct maildrop *);
 static int	msg_size(int, struct msg *, char *);
 static void	set_uidl(struct msg *, const char *);
 static int	by_name(const void *, const void *);
@@ -103,47 +104,70 @@ msg_size(int fd, struct msg *m, char *buf)
 	return 0;
 }
 
-/* Add dir/name as a message; -1 only on a hard error. */
+/* Add dir/name as a message, its size still unknown; -1 only on a hard
+ * error.  Only regular files count (a symbolic link is not followed). */
 static int
 add_file(struct maildrop *md, int dfd, const char *dir, const char *name,
-    size_t *cap, char *buf)
+    size_t *cap)
 {
 	char		 rel[NAME_MAX_LEN + 8];
 	struct stat	 st;
 	struct msg	*m;
-	int		 fd;
 
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1) {
-		/* Gone meanwhile (another client took it), or a symlink. */
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		/* Gone meanwhile: another client took it. */
+		return errno == ENOENT ? 0 : -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (!S_ISREG(st.st_mode)) {
 		return 0;
 	}
 	if ((m = maildrop_add(md, cap)) == NULL) {
-		close(fd);
 		log_warnx("%s: more than %d messages", md->path,
 		    MAILDROP_MSGS_MAX);
 		return -1;
 	}
-	(void)snprintf(rel, sizeof(rel), "%s/%s", dir, name);
+	/* dir is "new" or "cur"; name is at most NAME_MAX_LEN. */
+	memcpy(rel, dir, 3);
+	rel[3] = '/';
+	memcpy(rel + 4, name, strlen(name) + 1);
 	m->name = xstrdup(rel);
 	m->len = st.st_size;
+	m->stamp = maildir_stamp(&st);
+	m->size = MAILDIR_SIZE_UNKNOWN;
 	set_uidl(m, name);
-	if (msg_size(fd, m, buf) == -1) {
-		log_warn("read %s/%s", md->path, rel);
-		close(fd);
-		return -1;
-	}
-	close(fd);
 	return 0;
 }
 
+/* Read message i to learn its size: 1 if it went away (or is no longer
+ * a regular file), 0, or -1 on a hard error. */
+static int
+read_size(struct maildrop *md, size_t i, char *buf)
+{
+	struct msg	*m = &md->msgs[i];
+	struct stat	 st;
+	int		 fd, r;
+
+	fd = openat(md->fd, m->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd == -1) {
+		return errno == ENOENT || errno == ELOOP ? 1 : -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 1;
+	}
+	m->len = st.st_size;
+	m->stamp = maildir_stamp(&st);
+	r = msg_size(fd, m, buf);
+	close(fd);
+	if (r == -1) {
+		log_warn("read %s/%s", md->path, m->name);
+	}
+	return r;
+}
+
 static enum md_status
-scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap,
-    char *buf)
+scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -162,7 +186,7 @@ scan_dir(struct maildrop *md, int root, const char *dir, size_t *cap,
 		    strlen(de->d_name) > NAME_MAX_LEN) {
 			continue;
 		}
-		r = add_file(md, dfd, dir, de->d_name, cap, buf);
+		r = add_file(md, dfd, dir, de->d_name, cap);
 	}
 	closedir(d);
 	return r == 0 ? MD_OK : MD_TEMP;
@@ -177,13 +201,48 @@ by_name(const void *a, const void *b)
 	return strcmp(x->name + 4, y->name + 4);
 }
 
+/* The sizes the cache does not vouch for, read from the files; a file
+ * gone since the directory was read is dropped.  A new cache if anything
+ * was read or dropped. */
+/* Files the last scan read (for the tests). */
+size_t	maildir_files_read;
+
+static enum md_status
+fill_sizes(struct maildrop *md)
+{
+	char	*buf;
+	size_t	 i, j, hits;
+	int	 r = 0, changed;
+
+	hits = maildir_cache_apply(md, md->fd);
+	changed = hits < md->nmsgs;
+	maildir_files_read = md->nmsgs - hits;
+	buf = xcalloc(1, IO_CHUNK);	/* one read buffer for every file */
+	for (i = j = 0; i < md->nmsgs; i++) {
+		if (r != -1 && md->msgs[i].size == MAILDIR_SIZE_UNKNOWN &&
+		    (r = read_size(md, i, buf)) == 1) {
+			free(md->msgs[i].name);
+			continue;
+		}
+		md->msgs[j++] = md->msgs[i];
+	}
+	free(buf);
+	md->nmsgs = j;
+	if (r == -1) {
+		return MD_TEMP;
+	}
+	if (changed) {
+		maildir_cache_save(md, md->fd);
+	}
+	return MD_OK;
+}
+
 static enum md_status
 maildir_scan(struct maildrop *md)
 {
-	enum md_status	 r;
-	size_t		 cap = 0;
-	char		*buf;
-	int		 root;
+	enum md_status	r;
+	size_t		cap = 0;
+	int		root;
 
 	root = open(md->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (root == -1) {
@@ -191,15 +250,13 @@ maildir_scan(struct maildrop *md)
 		return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ?
 		    MD_PERM : MD_TEMP;
 	}
-	/* One read buffer for every file. */
-	buf = xcalloc(1, IO_CHUNK);
-	if ((r = scan_dir(md, root, "cur", &cap, buf)) == MD_OK) {
-		r = scan_dir(md, root, "new", &cap, buf);
+	if ((r = scan_dir(md, root, "cur", &cap)) == MD_OK) {
+		r = scan_dir(md, root, "new", &cap);
 	}
-	free(buf);
 	md->fd = root;
 	if (r == MD_OK && md->nmsgs > 0) {
 		qsort(md->msgs, md->nmsgs, sizeof(*md->msgs), by_name);
+		r = fill_sizes(md);
 	}
 	return r;
 }

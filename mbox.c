@@ -754,7 +754,7 @@ scan_line(struct scan *sc)
 			if ((lf = memchr(p, '\n', n)) != NULL) {
 				n = (size_t)(lf - p) + 1;
 			}
-			sc->m->fromsum = mbox_from_digest(p, n);
+			sc->m->stamp = mbox_from_digest(p, n);
 		}
 		hash = 1;
 	} else if (sc->inheader) {

@@ -59,8 +59,6 @@ static void	hdr_sum(const struct chdr *, unsigned char *,
 static int	rec_ok(const struct msg *, const struct msg *, off_t);
 static int	from_read(int, const struct msg *, uint64_t *);
 static int	froms_ok(int, const struct msg *, size_t);
-static uint64_t	le64(const unsigned char *);
-static void	put64(unsigned char *, uint64_t);
 static void	cache_write(const char *, const struct msg *, size_t,
 		    const struct stat *);
 
@@ -69,28 +67,6 @@ cache_path(char *out, size_t size, const char *path, const char *suffix)
 {
 	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
 		fatalx("path too long: %s%s", path, suffix);
-	}
-}
-
-static uint64_t
-le64(const unsigned char *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 7; i >= 0; i--) {
-		v = v << 8 | p[i];
-	}
-	return v;
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 0; i < 8; i++) {
-		p[i] = (unsigned char)(v >> (8 * i));
 	}
 }
 
@@ -243,7 +219,7 @@ froms_ok(int fd, const struct msg *msgs, size_t n)
 	size_t		i;
 
 	for (i = 0; i < n; i++) {
-		if (from_read(fd, &msgs[i], &d) == -1 || d != msgs[i].fromsum) {
+		if (from_read(fd, &msgs[i], &d) == -1 || d != msgs[i].stamp) {
 			return -1;
 		}
 	}
@@ -305,11 +281,11 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 		    cs_get(cs, m->uidl, rec[REC_FIXED - 1]) == -1) {
 			goto done;
 		}
-		m->from = (off_t)le64(rec);
-		m->off = (off_t)le64(rec + 8);
-		m->len = (off_t)le64(rec + 16);
-		m->size = le64(rec + 24);
-		m->fromsum = le64(rec + 32);
+		m->from = (off_t)get_le64(rec);
+		m->off = (off_t)get_le64(rec + 8);
+		m->len = (off_t)get_le64(rec + 16);
+		m->size = get_le64(rec + 24);
+		m->stamp = get_le64(rec + 32);
 		m->uidl[rec[REC_FIXED - 1]] = '\0';
 		if (rec_ok(m, i > 0 ? m - 1 : NULL, (off_t)ch.size) == -1) {
 			goto done;
@@ -436,11 +412,11 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 	for (i = 0; i < nmsgs && r == 0; i++) {
 		m = &msgs[i];
 		n = strlen(m->uidl);
-		put64(rec + 32, m->fromsum);
-		put64(rec, (uint64_t)m->from);
-		put64(rec + 8, (uint64_t)m->off);
-		put64(rec + 16, (uint64_t)m->len);
-		put64(rec + 24, m->size);
+		put_le64(rec + 32, m->stamp);
+		put_le64(rec, (uint64_t)m->from);
+		put_le64(rec + 8, (uint64_t)m->off);
+		put_le64(rec + 16, (uint64_t)m->len);
+		put_le64(rec + 24, m->size);
 		rec[REC_FIXED - 1] = (unsigned char)n;
 		r = cs_put(cs, rec, sizeof(rec));
 		if (r == 0) {

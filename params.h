@@ -56,6 +56,8 @@
 #define MAILDROP_MSGS_MAX	1000000
 #define MAILDROP_SIZE_MAX	((long long)64 * 1024 * 1024 * 1024)
 #define LOCATION_MAX		4096
+/* A Maildir file name (NAME_MAX on Linux). */
+#define NAME_MAX_LEN		255
 
 /* mbox locking (Debian policy 11.6): dotlock and fcntl, both retried. */
 #define LOCK_TRIES		30

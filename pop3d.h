@@ -72,6 +72,9 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 /* How many octets of p[0, n) are c, sixteen at a time. */
 uint64_t count_octet(const char *, size_t, char);
+/* Little-endian 64-bit numbers in the caches' files. */
+uint64_t get_le64(const unsigned char *);
+void	 put_le64(unsigned char *, uint64_t);
 /* ms since an arbitrary start, from the monotonic clock. */
 uint64_t now_ms(void);
 void	 sleep_ms(unsigned long);
@@ -141,7 +144,8 @@ struct msg {
 	off_t	 len;		/* octets in the file (mbox) or file size */
 	uint64_t size;		/* octets as sent, CRLF line ends */
 	char	*name;		/* maildir: "new/..." or "cur/..." */
-	uint64_t fromsum;	/* mbox: digest of the From_ line (the cache) */
+	uint64_t stamp;		/* what a cache checks: mbox: digest of the
+				 * From_ line; maildir: of inode, size, mtime */
 	char	 uidl[UIDL_MAX + 1];
 	unsigned deleted:1;
 	unsigned retrieved:1;
@@ -211,6 +215,14 @@ void	 mbox_cache_after_update(struct maildrop *);
 /* The digest of a From_ line's first MBOX_FROM_DIGEST octets (FNV-1a: it
  * tells lines apart, it guards against no one). */
 uint64_t mbox_from_digest(const char *, size_t);
+/* maildir_cache.c: the sizes of the last scan in DIR/.pop3d-cache. */
+#define MAILDIR_SIZE_UNKNOWN	UINT64_MAX
+uint64_t maildir_stamp(const struct stat *);
+/* Fill the sizes the cache vouches for; how many it gave. */
+size_t	 maildir_cache_apply(struct maildrop *, int);
+void	 maildir_cache_save(struct maildrop *, int);
+/* Files the last Maildir scan read (for the tests). */
+extern size_t maildir_files_read;
 /* Test knobs: CACHE_RACY_SECS, and the octets the last scan read. */
 extern long mbox_cache_racy_secs;
 extern off_t mbox_scan_octets;

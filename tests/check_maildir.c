@@ -31,6 +31,7 @@ static void	 open_ok(struct maildrop *);
 static uint64_t	 ref_size(const char *, size_t);
 static size_t	 find(const struct maildrop *, const char *);
 static size_t	 random_file(size_t, char *, uint32_t *);
+static size_t	 open_check_sizes(void);
 static Suite	*maildir_suite(void);
 
 static char	tmpdir[64];
@@ -517,6 +518,111 @@ START_TEST(test_update_nothing)
 }
 END_TEST
 
+/* ---- the size cache (DIR/.pop3d-cache, pop3d(8) "The Maildir cache") ---- */
+
+/* Open, check every size against the file's content, and close; the
+ * number of files the scan read. */
+static size_t
+open_check_sizes(void)
+{
+	struct maildrop	 md;
+	struct buf	 b;
+	char		 path[2 * PATH_LEN];
+	size_t		 i, n;
+
+	open_ok(&md);
+	n = maildir_files_read;
+	for (i = 0; i < md.nmsgs; i++) {
+		snprintf(path, sizeof(path), "%s/%s", maildir, md.msgs[i].name);
+		read_file(path, &b);
+		ck_assert_int_eq(md.msgs[i].len, (off_t)b.n);
+		ck_assert_uint_eq(md.msgs[i].size, ref_size(b.p, b.n));
+		free(b.p);
+	}
+	maildrop_close(&md);
+	return n;
+}
+
+START_TEST(test_cache_sizes)
+{
+	struct timespec	ts[2];
+	char		path[2 * PATH_LEN];
+
+	populate();
+	ck_assert_uint_eq(open_check_sizes(), NMESSAGES);
+	ck_assert(exists(".pop3d-cache"));
+	ck_assert_uint_eq(open_check_sizes(), 0);
+	/* Moved to cur/ with flags, as UPDATE does: still the same file. */
+	snprintf(path, sizeof(path), "%s/new/1700000000.M1P2.host", maildir);
+	ck_assert_int_eq(rename(path, strcat(strcpy(path + PATH_LEN + 8,
+	    maildir), "/cur/1700000000.M1P2.host:2,S")), 0);
+	ck_assert_uint_eq(open_check_sizes(), 0);
+	/* Rewritten in place: another size, or the same size at another
+	 * time: read again. */
+	put("cur/1700000001.M2P3.host:2,S", "Subject: b\n\nlonger\n", 20);
+	ck_assert_uint_eq(open_check_sizes(), 1);
+	put("cur/1700000001.M2P3.host:2,S", "Subject: b\r\n\r\nlonger", 20);
+	ts[0].tv_sec = ts[1].tv_sec = 1000000000;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	snprintf(path, sizeof(path), "%s/cur/1700000001.M2P3.host:2,S",
+	    maildir);
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	ck_assert_uint_eq(open_check_sizes(), 1);
+	ck_assert_uint_eq(open_check_sizes(), 0);
+	/* A new file, and one gone. */
+	put("new/1700000010.new", "Subject: n\n\nn\n", 15);
+	snprintf(path, sizeof(path), "%s/new/1699999999.M0P1.host", maildir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_uint_eq(open_check_sizes(), 1);
+	ck_assert_uint_eq(open_check_sizes(), 0);
+}
+END_TEST
+
+/* A cache damaged at any octet, cut short anywhere, or in the way as a
+ * symbolic link, gives nothing. */
+START_TEST(test_cache_damaged)
+{
+	struct buf	good, b;
+	char		path[2 * PATH_LEN], target[2 * PATH_LEN];
+	size_t		i;
+
+	populate();
+	(void)open_check_sizes();
+	snprintf(path, sizeof(path), "%s/.pop3d-cache", maildir);
+	read_file(path, &good);
+	ck_assert_uint_gt(good.n, 100);
+	for (i = 0; i < good.n; i++) {
+		good.p[i] ^= 0x01;
+		put(".pop3d-cache", good.p, good.n);
+		good.p[i] ^= 0x01;
+		ck_assert_uint_eq(open_check_sizes(), NMESSAGES);
+		put(".pop3d-cache", good.p, i);
+		ck_assert_uint_eq(open_check_sizes(), NMESSAGES);
+	}
+	put(".pop3d-cache", good.p, good.n);
+	ck_assert_uint_eq(open_check_sizes(), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	snprintf(target, sizeof(target), "%s/target", tmpdir);
+	put("../target", "keep", 4);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_uint_eq(open_check_sizes(), NMESSAGES);
+	read_file(target, &b);
+	ck_assert_uint_eq(b.n, 4);
+	free(b.p);
+	free(good.p);
+}
+END_TEST
+
+/* Two files of one base name are never taken from the cache. */
+START_TEST(test_cache_same_base)
+{
+	put("new/1700000000.M1P2.host", "a\n", 2);
+	put("cur/1700000000.M1P2.host:2,S", "a\nb\n", 4);
+	ck_assert_uint_eq(open_check_sizes(), 2);
+	ck_assert_uint_eq(open_check_sizes(), 2);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -530,6 +636,9 @@ maildir_suite(void)
 	tcase_add_test(tc, test_retr);
 	tcase_add_test(tc, test_big_message);
 	tcase_add_test(tc, test_sizes_random);
+	tcase_add_test(tc, test_cache_sizes);
+	tcase_add_test(tc, test_cache_damaged);
+	tcase_add_test(tc, test_cache_same_base);
 	tcase_add_test(tc, test_empty_and_missing);
 	tcase_add_test(tc, test_in_use);
 	tcase_add_test(tc, test_same_base_name);

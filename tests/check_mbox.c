@@ -47,7 +47,6 @@ struct ref {
 static void	 setup(void);
 static void	 teardown(void);
 static int	 rm_one(const char *, const struct stat *, int, struct FTW *);
-static void	 buf_read(const char *, struct buf *);
 static void	 buf_write(const char *, const void *, size_t, int);
 static void	 copy_fixture(const char *);
 static int	 exists(const char *);
@@ -120,24 +119,6 @@ teardown(void)
 	mbox_cache_racy_secs = CACHE_RACY_SECS;
 }
 
-static void
-buf_read(const char *path, struct buf *b)
-{
-	struct stat	st;
-	ssize_t		r;
-	int		fd;
-
-	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	b->n = (size_t)st.st_size;
-	b->p = xcalloc(b->n + 1, 1);
-	if (b->n > 0) {
-		r = pread(fd, b->p, b->n, 0);
-		ck_assert_int_eq(r, (ssize_t)b->n);
-	}
-	close(fd);
-}
-
 /* Write (or with append, add) n octets of p to path. */
 static void
 buf_write(const char *path, const void *p, size_t n, int append)
@@ -158,7 +139,7 @@ copy_fixture(const char *name)
 	struct buf	b;
 
 	snprintf(path, sizeof(path), DATA_DIR "%s", name);
-	buf_read(path, &b);
+	read_file(path, &b);
 	buf_write(mbox, b.p, b.n, 0);
 	free(b.p);
 }
@@ -262,7 +243,7 @@ check_fixture(const char *name, const struct want *w, size_t n)
 	size_t		 i, wn;
 
 	copy_fixture(name);
-	buf_read(mbox, &file);
+	read_file(mbox, &file);
 	open_ok(&md, mbox);
 	ck_assert_uint_eq(md.nmsgs, n);
 	ck_assert_int_eq(md.scanned, (off_t)file.n);
@@ -457,7 +438,7 @@ check_old_or_new(const char *old, size_t oldn, const char *fin, size_t finn,
 	(void)unlink(lock);
 	open_ok(&md, mbox);
 	maildrop_close(&md);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	if (now.n == finn && memcmp(now.p, fin, finn) == 0) {
 		*saw_new = 1;
 	} else {
@@ -492,7 +473,7 @@ crash_recovery(const char *old, size_t oldn, const char *fin, size_t finn)
 		snprintf(path, sizeof(path), "%s%s", mbox, suffixes[i]);
 		snap[i].p = NULL;
 		if (exists(path)) {
-			buf_read(path, &snap[i]);
+			read_file(path, &snap[i]);
 		}
 	}
 	for (m = 0; m < NMSGS(modes); m++) {
@@ -987,7 +968,7 @@ START_TEST(test_uidl_reopen_and_copy)
 	maildrop_close(&md);
 
 	snprintf(copy, sizeof(copy), "%s/restored", tmpdir);
-	buf_read(mbox, &b);
+	read_file(mbox, &b);
 	buf_write(copy, b.p, b.n, 0);
 	free(b.p);
 	open_ok(&md, copy);
@@ -1248,7 +1229,7 @@ update_plain(const int *del)
 	size_t		i, k, wn = 0;
 
 	copy_fixture("plain.mbox");
-	buf_read(mbox, &orig);
+	read_file(mbox, &orig);
 	want = xcalloc(orig.n + 1, 1);
 	open_ok(&md, mbox);
 	for (i = 0, k = 0; i < 3; i++) {
@@ -1263,7 +1244,7 @@ update_plain(const int *del)
 	ck_assert_int_eq(maildrop_update(&md), MD_OK);
 	maildrop_close(&md);
 	check_no_leftovers(mbox);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	ck_assert_uint_eq(now.n, wn);
 	ck_assert_int_eq(memcmp(now.p, want, wn), 0);
 	open_ok(&md, mbox);
@@ -1302,7 +1283,7 @@ START_TEST(test_update_keeps_new_mail)
 	size_t		n;
 
 	copy_fixture("plain.mbox");
-	buf_read(mbox, &orig);
+	read_file(mbox, &orig);
 	open_ok(&md, mbox);
 	strcpy(u0, md.msgs[0].uidl);
 	strcpy(u2, md.msgs[2].uidl);
@@ -1311,7 +1292,7 @@ START_TEST(test_update_keeps_new_mail)
 	ck_assert_int_eq(maildrop_update(&md), MD_OK);
 	maildrop_close(&md);
 	check_no_leftovers(mbox);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	n = 97 + (304 - 203);
 	ck_assert_uint_eq(now.n, n + sizeof(more) - 1);
 	ck_assert_int_eq(memcmp(now.p, orig.p, 97), 0);
@@ -1337,13 +1318,13 @@ START_TEST(test_update_all_with_new_mail)
 	struct buf	orig, now;
 
 	copy_fixture("plain.mbox");
-	buf_read(mbox, &orig);
+	read_file(mbox, &orig);
 	open_ok(&md, mbox);
 	buf_write(mbox, more, sizeof(more) - 1, 1);
 	md.msgs[0].deleted = md.msgs[1].deleted = md.msgs[2].deleted = 1;
 	ck_assert_int_eq(maildrop_update(&md), MD_OK);
 	maildrop_close(&md);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	ck_assert_uint_eq(now.n, sizeof(more) - 1);
 	ck_assert_int_eq(memcmp(now.p, more, now.n), 0);
 	free(now.p);
@@ -1355,7 +1336,7 @@ START_TEST(test_update_all_with_new_mail)
 	ck_assert_int_eq(maildrop_update(&md), MD_OK);
 	maildrop_close(&md);
 	check_no_leftovers(mbox);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	ck_assert_uint_eq(now.n, 203 + sizeof(more) - 1);
 	ck_assert_int_eq(memcmp(now.p, orig.p, 203), 0);
 	ck_assert_int_eq(memcmp(now.p + 203, more, sizeof(more) - 1), 0);
@@ -1373,7 +1354,7 @@ START_TEST(test_update_refuses_rewritten)
 	char		*moved;
 
 	copy_fixture("plain.mbox");
-	buf_read(mbox, &orig);
+	read_file(mbox, &orig);
 	/* Shrunk. */
 	open_ok(&md, mbox);
 	ck_assert_int_eq(truncate(mbox, 100), 0);
@@ -1382,7 +1363,7 @@ START_TEST(test_update_refuses_rewritten)
 	ck_assert_int_eq(maildrop_update(&md), MD_TEMP);
 	maildrop_close(&md);
 	check_no_leftovers(mbox);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	ck_assert_uint_eq(now.n, 100);
 	ck_assert_int_eq(memcmp(now.p, orig.p, 100), 0);
 	free(now.p);
@@ -1397,7 +1378,7 @@ START_TEST(test_update_refuses_rewritten)
 	ck_assert_int_eq(maildrop_update(&md), MD_TEMP);
 	maildrop_close(&md);
 	check_no_leftovers(mbox);
-	buf_read(mbox, &now);
+	read_file(mbox, &now);
 	ck_assert_uint_eq(now.n, orig.n);
 	ck_assert_int_eq(memcmp(now.p, moved, orig.n), 0);
 	free(now.p);
@@ -1422,7 +1403,7 @@ START_TEST(test_crash_update)
 
 	/* plain.mbox and a tiny fourth message, shorter than the marker. */
 	copy_fixture("plain.mbox");
-	buf_read(mbox, &orig);
+	read_file(mbox, &orig);
 	f = xcalloc(orig.n + 16, 1);
 	memcpy(f, orig.p, orig.n);
 	memcpy(f + orig.n, "From x\n", 7);
@@ -1700,7 +1681,7 @@ START_TEST(test_random_mboxes)
 		ck_assert_int_eq(maildrop_update(&md), MD_OK);
 		maildrop_close(&md);
 		check_no_leftovers(mbox);
-		buf_read(mbox, &got);
+		read_file(mbox, &got);
 		ck_assert_uint_eq(got.n, wn);
 		ck_assert_int_eq(memcmp(got.p, want, wn), 0);
 		free(got.p);
@@ -1806,7 +1787,7 @@ cached_open_is_full_scan(off_t octets)
 	saved.p = NULL;
 	saved.n = 0;
 	if (exists(cpath)) {
-		buf_read(cpath, &saved);
+		read_file(cpath, &saved);
 	}
 	full_scan(&ref);
 	same_msgs(&got, &ref);
@@ -1958,7 +1939,7 @@ START_TEST(test_cache_damaged)
 	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
 	full_scan(&md);
 	snap_close(&md, &ref);
-	buf_read(cpath, &good);
+	read_file(cpath, &good);
 	ck_assert_uint_gt(good.n, 100);
 	for (i = 0; i < good.n; i++) {
 		good.p[i] ^= 0x20;
@@ -2005,7 +1986,7 @@ START_TEST(test_cache_foreign)
 	ck_assert_int_eq(maildrop_open(&md, other, &mbox_backend), MD_OK);
 	maildrop_close(&md);
 	snprintf(other + strlen(other), 32, ".pop3d-cache");
-	buf_read(other, &b);
+	read_file(other, &b);
 	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
 	buf_write(cpath, b.p, b.n, 0);
 	free(b.p);
@@ -2016,7 +1997,7 @@ START_TEST(test_cache_foreign)
 	open_ok(&md, mbox);
 	ck_assert_int_eq(mbox_scan_octets, (off_t)sizeof(cache_mbox) - 1);
 	maildrop_close(&md);
-	buf_read(target, &b);
+	read_file(target, &b);
 	ck_assert_uint_eq(b.n, 4);
 	ck_assert_int_eq(memcmp(b.p, "keep", 4), 0);
 	free(b.p);

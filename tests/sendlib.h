@@ -5,11 +5,13 @@
 #ifndef SENDLIB_H
 #define SENDLIB_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +22,25 @@ struct buf {
 	char	*p;
 	size_t	 n;
 };
+
+/* The whole of the file at path (NUL-terminated, for convenience). */
+static inline void
+read_file(const char *path, struct buf *b)
+{
+	struct stat	st;
+	ssize_t		r;
+	int		fd;
+
+	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	b->n = (size_t)st.st_size;
+	b->p = xcalloc(b->n + 1, 1);
+	if (b->n > 0) {
+		r = pread(fd, b->p, b->n, 0);
+		ck_assert_int_eq(r, (ssize_t)b->n);
+	}
+	close(fd);
+}
 
 /* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
 static inline void
