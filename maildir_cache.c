@@ -54,14 +54,16 @@ maildir_stamp(const struct stat *st)
 {
 	uint64_t	v[4], h = 14695981039346656037ULL;
 	size_t		i;
-	const unsigned char *p = (const unsigned char *)v;
+	int		k;
 
 	v[0] = (uint64_t)st->st_ino;
 	v[1] = (uint64_t)st->st_size;
 	v[2] = (uint64_t)st->st_mtim.tv_sec;
 	v[3] = (uint64_t)st->st_mtim.tv_nsec;
-	for (i = 0; i < sizeof(v); i++) {
-		h = (h ^ p[i]) * 1099511628211ULL;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		for (k = 0; k < 64; k += 8) {
+			h = (h ^ ((v[i] >> k) & 0xff)) * 1099511628211ULL;
+		}
 	}
 	return h;
 }
@@ -231,7 +233,7 @@ maildir_cache_apply(struct maildrop *md, int root)
 	struct mdhdr	 mh;
 	struct stat	 st;
 	unsigned char	 rec[MDREC_FIXED], sum[MDCACHE_SUM];
-	char		 base[NAME_MAX_LEN + 1];
+	char		 base[NAME_MAX_LEN + 1] = "";
 	uint64_t	*got, i;
 	size_t		*tab, mask, hits = 0, k;
 	int		 fd, ok = 0;
