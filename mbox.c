@@ -23,6 +23,7 @@
 #define JTMP_SUFFIX	".pop3d-journal.tmp"
 #define JOURNAL_MAGIC	"POP3DJ2\n"
 #define STASH_MAX	(4 * 1024 * 1024)	/* octets of a stash round */
+#define STASH_MIN	(64 * 1024)
 #define MARKER_LEN	16
 #define SCAN_AHEAD	128	/* a From_ test or an X-UIDL header fits */
 #define PATH_EXTRA	64	/* room for suffixes, host name and pid */
@@ -794,13 +795,14 @@ src_of(const struct upd *u, uint64_t d, size_t *i)
  * needs a stash.  It depends on nothing but the plan and d, so that
  * recovery continues with the rounds UPDATE planned.  Without a stash a
  * round writes only below the source of every octet not yet in place
- * (the gap); a gap that grows by half in one round doubles in a few, so
- * such rounds soon move large amounts.  Where the gap stays small, a
- * stash round moves past the next deleted octets. */
+ * (the gap); a gap that grows by a quarter in each round soon doubles, so
+ * such rounds soon move large amounts.  Where the gap would stay small,
+ * a stash round moves past it: a quarter of what is in place already,
+ * between STASH_MIN and the stash the journal reserved. */
 static uint64_t
 round_plan(const struct upd *u, uint64_t d, int *stash)
 {
-	uint64_t	rem = u->total - d, gap, next;
+	uint64_t	rem = u->total - d, gap, next, n;
 	size_t		i;
 
 	*stash = 0;
@@ -809,11 +811,14 @@ round_plan(const struct upd *u, uint64_t d, int *stash)
 		return gap < rem ? gap : rem;
 	}
 	next = src_of(u, d + gap, &i) - (u->jh.start + d + gap);
-	if (next - gap >= gap / 2 || u->jh.stash <= gap) {
+	n = d / 4 > STASH_MIN ? d / 4 : STASH_MIN;
+	n = n < u->jh.stash ? n : u->jh.stash;
+	n = n < rem ? n : rem;
+	if (next - gap >= gap / 4 || n <= gap) {
 		return gap;
 	}
 	*stash = 1;
-	return rem < u->jh.stash ? rem : u->jh.stash;
+	return n;
 }
 
 /* The rounds from d to the end, moving nothing: how many, and the most
@@ -1046,11 +1051,11 @@ jhdr_sum(const struct upd *u, unsigned char *out)
 static int
 journal_write(struct upd *u, off_t size)
 {
-	char		jpath[LOCATION_MAX + PATH_EXTRA];
-	char		tpath[LOCATION_MAX + PATH_EXTRA];
-	struct jseg	js;
-	size_t		i;
-	int		fd, r;
+	char		 jpath[LOCATION_MAX + PATH_EXTRA];
+	char		 tpath[LOCATION_MAX + PATH_EXTRA];
+	struct jseg	*js;
+	size_t		 i, k;
+	int		 fd, r;
 
 	path_with(jpath, sizeof(jpath), u->md->path, JOURNAL_SUFFIX);
 	path_with(tpath, sizeof(tpath), u->md->path, JTMP_SUFFIX);
@@ -1062,11 +1067,17 @@ journal_write(struct upd *u, off_t size)
 	}
 	jhdr_sum(u, u->jh.hash);
 	r = write_all(fd, &u->jh, sizeof(u->jh), 0);
-	for (i = 0; i < u->nsegs && r == 0; i++) {
-		js.off = (uint64_t)u->segs[i].off;
-		js.len = (uint64_t)u->segs[i].len;
-		r = write_all(fd, &js, sizeof(js), (off_t)(sizeof(u->jh) +
-		    i * sizeof(js)));
+	/* The segments, a chunk at a time through u->buf. */
+	for (i = 0, k = 0; i < u->nsegs && r == 0; i++) {
+		js = (struct jseg *)(void *)u->buf + k;
+		js->off = (uint64_t)u->segs[i].off;
+		js->len = (uint64_t)u->segs[i].len;
+		if (++k == IO_CHUNK / sizeof(*js) || i + 1 == u->nsegs) {
+			r = write_all(fd, u->buf, k * sizeof(*js),
+			    (off_t)(sizeof(u->jh) + (i + 1 - k) *
+			    sizeof(*js)));
+			k = 0;
+		}
 	}
 	/* The stash and the records will have their blocks. */
 	if (r == 0 && (errno = posix_fallocate(fd, u->stash_at,
@@ -1131,7 +1142,7 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
     size_t n)
 {
 	struct upd	u;
-	uint64_t	rounds;
+	uint64_t	rounds, stash;
 	off_t		size;
 	size_t		i;
 	int		r = -1;
@@ -1154,8 +1165,11 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
 	    MARKER_LEN;
 	/* The marker starts with NUL: appended mail starts with "From ". */
 	randombytes_buf(u.jh.marker + 1, sizeof(u.jh.marker) - 1);
+	/* The stash reserved: the largest the rounds take, at most
+	 * STASH_MAX; none at all when every round can do without. */
 	u.jh.stash = STASH_MAX;
-	plan_rounds(&u, 0, &rounds, &u.jh.stash);
+	plan_rounds(&u, 0, &rounds, &stash);
+	u.jh.stash = stash;
 	size = layout(&u, rounds);
 	if (journal_write(&u, size) == 0 && rounds_run(&u) == 0) {
 		r = journal_finish(&u);
