@@ -1186,12 +1186,12 @@ journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
 static enum md_status
 journal_read(struct upd *u, int *marked)
 {
-	unsigned char	sum[sizeof(u->jh.hash)];
-	struct jrec	rec;
-	struct jseg	js;
-	struct stat	st;
-	uint64_t	at, rounds, stash;
-	size_t		i;
+	unsigned char	 sum[sizeof(u->jh.hash)];
+	struct jrec	 rec;
+	struct jseg	*js;
+	struct stat	 st;
+	uint64_t	 at, rounds, stash;
+	size_t		 i, k;
 
 	*marked = 0;
 	if (fstat(u->jfd, &st) == -1 || ((size_t)st.st_size >= sizeof(u->jh) &&
@@ -1204,26 +1204,35 @@ journal_read(struct upd *u, int *marked)
 	    u->jh.mlen > MARKER_LEN || u->jh.mlen > u->jh.s0 - u->jh.f ||
 	    u->jh.stash > STASH_MAX || u->jh.nsegs > u->jh.s0 ||
 	    u->jh.nsegs > ((uint64_t)st.st_size - sizeof(u->jh)) /
-	    sizeof(js)) {
+	    sizeof(*js)) {
 		goto perm;
 	}
 	u->nsegs = (size_t)u->jh.nsegs;
 	u->segs = xcalloc(u->nsegs + 1, sizeof(*u->segs));
-	for (i = 0, at = u->jh.start; i < u->nsegs; i++) {
-		if (read_all(u->jfd, &js, sizeof(js), (off_t)(sizeof(u->jh) +
-		    i * sizeof(js))) == -1) {
+	js = xcalloc(IO_CHUNK / sizeof(*js), sizeof(*js));
+	for (i = 0, k = 0, at = u->jh.start; i < u->nsegs; i++, k++) {
+		if (k == IO_CHUNK / sizeof(*js)) {
+			k = 0;
+		}
+		if (k == 0 && read_all(u->jfd, js, (u->nsegs - i < IO_CHUNK /
+		    sizeof(*js) ? u->nsegs - i : IO_CHUNK / sizeof(*js)) *
+		    sizeof(*js), (off_t)(sizeof(u->jh) + i * sizeof(*js))) ==
+		    -1) {
+			free(js);
 			goto temp;
 		}
 		/* In order, apart, and behind what the rounds write. */
-		if (js.len == 0 || js.off <= at || js.off > u->jh.s0 ||
-		    js.len > u->jh.s0 - js.off) {
+		if (js[k].len == 0 || js[k].off <= at ||
+		    js[k].off > u->jh.s0 || js[k].len > u->jh.s0 - js[k].off) {
+			free(js);
 			goto perm;
 		}
-		at = js.off + js.len;
-		u->segs[i].off = (off_t)js.off;
-		u->segs[i].len = (off_t)js.len;
-		u->total += js.len;
+		at = js[k].off + js[k].len;
+		u->segs[i].off = (off_t)js[k].off;
+		u->segs[i].len = (off_t)js[k].len;
+		u->total += js[k].len;
 	}
+	free(js);
 	jhdr_sum(u, sum);
 	if (u->jh.start + u->total != u->jh.f ||
 	    sodium_memcmp(sum, u->jh.hash, sizeof(sum)) != 0) {
