@@ -795,8 +795,8 @@ src_of(const struct upd *u, uint64_t d, size_t *i)
  * needs a stash.  It depends on nothing but the plan and d, so that
  * recovery continues with the rounds UPDATE planned.  Without a stash a
  * round writes only below the source of every octet not yet in place
- * (the gap); a gap that grows by a quarter in each round soon doubles, so
- * such rounds soon move large amounts.  Where the gap would stay small,
+ * (the gap).  A gap that grows by a quarter within four rounds' worth of
+ * octets soon doubles, so such rounds soon move large amounts.  Where the gap would stay small,
  * a stash round moves past it: a quarter of what is in place already,
  * between STASH_MIN and the stash the journal reserved. */
 static uint64_t
@@ -807,10 +807,10 @@ round_plan(const struct upd *u, uint64_t d, int *stash)
 
 	*stash = 0;
 	gap = src_of(u, d, &i) - (u->jh.start + d);
-	if (gap >= rem || gap >= STASH_MAX) {
-		return gap < rem ? gap : rem;
+	if (gap >= rem || gap >= STASH_MAX || gap >= rem / 4) {
+		return gap < rem ? gap : rem;	/* four rounds at most */
 	}
-	next = src_of(u, d + gap, &i) - (u->jh.start + d + gap);
+	next = src_of(u, d + 4 * gap, &i) - (u->jh.start + d + 4 * gap);
 	n = d / 4 > STASH_MIN ? d / 4 : STASH_MIN;
 	n = n < u->jh.stash ? n : u->jh.stash;
 	n = n < rem ? n : rem;
