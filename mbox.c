@@ -1,6 +1,6 @@
 /* mbox.c: the mbox backend: MDA locking, scanning, journalled UPDATE and
  * its recovery.  The argument for why UPDATE is crash-safe is in pop3d(8),
- * section DURABILITY; the step names below (U1..U7) refer to it. */
+ * section DURABILITY; the step names below (U1..U6) refer to it. */
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -950,8 +950,8 @@ rec_append(struct upd *u, uint64_t kind, uint64_t d)
 	return 0;
 }
 
-/* One round of n octets from u->d; with stash, its new content goes to
- * the journal first.  The stash slot holds u->buf: the record, then the
+/* U2 or U3: one round of n octets from u->d; with stash, its new content
+ * goes to the journal first.  The stash slot holds u->buf: the record, then the
  * octets. */
 static int
 round_run(struct upd *u, uint64_t n, int stash)
@@ -985,7 +985,8 @@ round_run(struct upd *u, uint64_t n, int stash)
 	return 0;
 }
 
-/* The rounds from u->d on, then the marker at f, durable and recorded. */
+/* U2-U4: the rounds from u->d on, then the marker at f, durable and
+ * recorded. */
 static int
 rounds_run(struct upd *u)
 {
@@ -1097,7 +1098,7 @@ journal_write(struct upd *u, off_t size)
 	return 0;
 }
 
-/* U6-U7: cut the mailbox, make it durable, drop the journal. */
+/* U5-U6: cut the mailbox, make it durable, drop the journal. */
 static int
 journal_finish(struct upd *u)
 {
@@ -1109,7 +1110,7 @@ journal_finish(struct upd *u)
 	return journal_drop(u->md);
 }
 
-/* U7: the journal's work is durable in the mailbox: remove it. */
+/* U6: the journal's work is durable in the mailbox: remove it. */
 static int
 journal_drop(struct maildrop *md)
 {
@@ -1136,7 +1137,7 @@ upd_free(struct upd *u)
 	u->segs = NULL;
 }
 
-/* Replace octets [start, s0) by the segments, crash-safely (U1-U7). */
+/* Replace octets [start, s0) by the segments, crash-safely (U1-U6). */
 static int
 journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
     size_t n)
@@ -1312,7 +1313,7 @@ recover_stash(struct upd *u)
 }
 
 /* Complete the journal: the rounds from the last recorded one, then the
- * marker at f.  Once the marker is recorded, it tells whether U6's cut
+ * marker at f.  Once the marker is recorded, it tells whether U5's cut
  * has happened: before it, the marker is at f; after it, f is the end of
  * the file or the start of mail appended since, which never starts with
  * NUL. */
