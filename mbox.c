@@ -794,11 +794,12 @@ src_of(const struct upd *u, uint64_t d, size_t *i)
 /* The round that moves the octets from d on: its length, and whether it
  * needs a stash.  It depends on nothing but the plan and d, so that
  * recovery continues with the rounds UPDATE planned.  Without a stash a
- * round writes only below the source of every octet not yet in place
- * (the gap).  A gap that grows by a quarter within four rounds' worth of
- * octets soon doubles, so such rounds soon move large amounts.  Where the gap would stay small,
- * a stash round moves past it: a quarter of what is in place already,
- * between STASH_MIN and the stash the journal reserved. */
+ * round writes only below the source of every octet not yet in place:
+ * it moves as many octets as the gap.  A gap that grows by a quarter
+ * within four rounds' worth of octets soon doubles, so such rounds soon
+ * move large amounts.  Where the gap would stay small, a stash round
+ * moves past it: a quarter of what is in place already, between
+ * STASH_MIN and the stash the journal reserved. */
 static uint64_t
 round_plan(const struct upd *u, uint64_t d, int *stash)
 {
@@ -848,25 +849,28 @@ move_range(struct upd *u, off_t doff, off_t soff, off_t len)
 {
 	ssize_t	r;
 	size_t	n;
+	int	user = 0;
 
 	while (len > 0) {
-		r = copy_file_range(u->md->fd, &soff, u->md->fd, &doff,
-		    (size_t)len, 0);
-		if (r > 0) {
-			len -= r;
-			continue;
-		}
-		if (r == -1 && errno == EINTR) {
-			continue;
-		}
-		if (r == 0 || (errno != EXDEV && errno != EINVAL &&
-		    errno != ENOSYS && errno != EOPNOTSUPP)) {
-			if (r == 0) {
-				errno = EIO;	/* shorter than planned */
+		if (!user) {
+			r = copy_file_range(u->md->fd, &soff, u->md->fd,
+			    &doff, (size_t)len, 0);
+			if (r > 0) {
+				len -= r;
+				continue;
 			}
-			return -1;
+			if (r == -1 && errno == EINTR) {
+				continue;
+			}
+			if (r == 0 || (errno != EXDEV && errno != EINVAL &&
+			    errno != ENOSYS && errno != EOPNOTSUPP)) {
+				if (r == 0) {
+					errno = EIO;	/* cut short */
+				}
+				return -1;
+			}
+			user = 1;	/* not here: through user space */
 		}
-		/* Not here: the same through user space. */
 		n = len < IO_CHUNK ? (size_t)len : IO_CHUNK;
 		if (read_all(u->md->fd, u->buf, n, soff) == -1 ||
 		    write_all(u->md->fd, u->buf, n, doff) == -1) {
@@ -1191,7 +1195,7 @@ journal_read(struct upd *u, int *marked)
 	struct jrec	 rec;
 	struct jseg	*js;
 	struct stat	 st;
-	uint64_t	 at, rounds, stash;
+	uint64_t	 at;
 	size_t		 i, k;
 
 	*marked = 0;
@@ -1239,12 +1243,11 @@ journal_read(struct upd *u, int *marked)
 	    sodium_memcmp(sum, u->jh.hash, sizeof(sum)) != 0) {
 		goto perm;
 	}
-	/* The rounds the plan makes must fit the stash it reserved. */
-	plan_rounds(u, 0, &rounds, &stash);
-	if (stash > u->jh.stash) {
+	/* U1 reserved the stash slot, and room for records after it. */
+	(void)layout(u, 0);
+	if (u->rec_at > st.st_size) {
 		goto perm;
 	}
-	(void)layout(u, rounds);
 	for (; u->rec_at + (off_t)sizeof(rec) <= st.st_size;
 	    u->rec_at += (off_t)sizeof(rec)) {
 		if (read_all(u->jfd, &rec, sizeof(rec), u->rec_at) == -1) {
