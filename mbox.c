@@ -1,6 +1,6 @@
 /* mbox.c: the mbox backend: MDA locking, scanning, journalled UPDATE and
  * its recovery.  The argument for why UPDATE is crash-safe is in pop3d(8),
- * section DURABILITY; the step names below (J1..J6) refer to it. */
+ * section DURABILITY; the step names below (U1..U6) refer to it. */
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,30 +24,62 @@
 #define DOTLOCK_SUFFIX	".lock"
 #define JOURNAL_SUFFIX	".pop3d-journal"
 #define JTMP_SUFFIX	".pop3d-journal.tmp"
-#define JOURNAL_MAGIC	"POP3DJ1\n"
+#define JOURNAL_MAGIC	"POP3DJ2\n"
+#define STASH_MAX	(4 * 1024 * 1024)	/* octets of a stash round */
+#define STASH_MIN	(64 * 1024)
 #define MARKER_LEN	16
 #define SCAN_AHEAD	128	/* a From_ test or an X-UIDL header fits */
 #define PATH_EXTRA	64	/* room for suffixes, host name and pid */
 
-enum jphase { PHASE_PREPARED = 'P', PHASE_REDO = 'R' };
-
-/* The journal's header; the new content of [start, f) follows it. */
+/* The journal's header; the kept segments (struct jseg) follow it, then
+ * room for one stash record, then the progress records (pop3d(8),
+ * DURABILITY). */
 struct jhdr {
 	char		 magic[8];
 	uint64_t	 s0;		/* mbox size when UPDATE began */
-	uint64_t	 f;		/* mbox size when UPDATE is done */
 	uint64_t	 start;		/* first octet UPDATE rewrites */
+	uint64_t	 f;		/* mbox size when UPDATE is done */
+	uint64_t	 nsegs;		/* kept segments */
+	uint64_t	 stash;		/* most octets a stash round takes */
 	uint64_t	 mlen;		/* octets of marker at f */
 	unsigned char	 marker[MARKER_LEN];
-	unsigned char	 orig[MARKER_LEN];	/* what the marker covers */
-	unsigned char	 hash[32];	/* BLAKE2b of header and data */
-	char		 phase;
-	char		 pad[7];
+	unsigned char	 hash[32];	/* BLAKE2b of header and segments */
+};
+
+struct jseg {
+	uint64_t	 off;		/* where the octets are before UPDATE */
+	uint64_t	 len;
+};
+
+enum jkind { REC_PROGRESS = 'P', REC_STASH = 'S', REC_MARKER = 'M' };
+
+/* A record: progress (d octets of new content are in place), the marker
+ * at f is in place, or a stash (the n octets of new content from d on
+ * follow it). */
+struct jrec {
+	uint64_t	 kind;
+	uint64_t	 d;
+	uint64_t	 n;
+	unsigned char	 sum[16];	/* BLAKE2b keyed with the header's */
 };
 
 struct seg {
 	off_t	off;
 	off_t	len;
+};
+
+/* An UPDATE under way: its plan, and how far it is. */
+struct upd {
+	struct maildrop	*md;
+	int		 jfd;
+	struct jhdr	 jh;
+	struct seg	*segs;
+	size_t		 nsegs;
+	uint64_t	 total;		/* f - start */
+	uint64_t	 d;		/* octets of new content in place */
+	off_t		 stash_at;	/* the stash record in the journal */
+	off_t		 rec_at;	/* where the next record goes */
+	char		*buf;		/* a stash record, or a chunk */
 };
 
 struct scan {
@@ -97,20 +129,28 @@ static int	scan_uidl_field(struct scan *);
 static enum md_status scan_run(struct scan *);
 static int	check_froms(struct maildrop *, size_t);
 static size_t	plan_segments(struct maildrop *, size_t, off_t, struct seg *);
+static uint64_t	src_of(const struct upd *, uint64_t, size_t *);
+static uint64_t	round_plan(const struct upd *, uint64_t, int *);
+static void	plan_rounds(const struct upd *, uint64_t, uint64_t *,
+		    uint64_t *);
+static int	move_range(struct upd *, off_t, off_t, off_t);
+static int	gather(struct upd *, uint64_t, uint64_t, char *);
+static void	rec_sum(const struct upd *, const struct jrec *, const void *,
+		    unsigned char *);
+static int	rec_append(struct upd *, uint64_t, uint64_t);
+static int	round_run(struct upd *, uint64_t, int);
+static int	rounds_run(struct upd *);
+static off_t	layout(struct upd *, uint64_t);
+static void	jhdr_sum(const struct upd *, unsigned char *);
 static int	journal_run(struct maildrop *, off_t, off_t,
 		    const struct seg *, size_t);
-static int	journal_write(struct maildrop *, struct jhdr *,
-		    const struct seg *, size_t);
-static int	journal_commit(struct maildrop *, int, struct jhdr *);
-static int	journal_redo(struct maildrop *, int, const struct jhdr *);
-static int	journal_finish(struct maildrop *, const struct jhdr *);
+static int	journal_write(struct upd *, off_t);
+static int	journal_finish(struct upd *);
 static int	journal_drop(struct maildrop *);
-static int	recover_redo(struct maildrop *, int, const struct jhdr *);
-static enum md_status journal_read(struct maildrop *, int, struct jhdr *);
-static void	journal_hash(const struct jhdr *, unsigned char *,
-		    crypto_generichash_state *);
-static int	copy_range(int, off_t, int, off_t, off_t,
-		    crypto_generichash_state *);
+static void	upd_free(struct upd *);
+static enum md_status journal_read(struct upd *, int *);
+static int	recover_stash(struct upd *);
+static int	recover_redo(struct upd *, int);
 static int	write_all(int, const void *, size_t, off_t);
 static int	read_all(int, void *, size_t, off_t);
 static int	fsync_dir(const char *);
@@ -1037,76 +1077,322 @@ mbox_update(struct maildrop *md)
 	return r == 0 ? MD_OK : MD_TEMP;
 }
 
-/* Copy len octets from src at soff to dst at doff (dst -1: nowhere),
- * hashing them if asked. */
-static int
-copy_range(int dst, off_t doff, int src, off_t soff, off_t len,
-    crypto_generichash_state *h)
+/* Where the new content's octet d comes from; *i is the segment that
+ * holds it.  Past the last octet: s0. */
+static uint64_t
+src_of(const struct upd *u, uint64_t d, size_t *i)
 {
-	char	*buf = xcalloc(1, IO_CHUNK);
-	size_t	 n;
-	int	 r = 0;
+	uint64_t	at = 0;
+	size_t		k;
 
-	while (len > 0 && r == 0) {
+	for (k = 0; k < u->nsegs; k++) {
+		if (d < at + (uint64_t)u->segs[k].len) {
+			*i = k;
+			return (uint64_t)u->segs[k].off + (d - at);
+		}
+		at += (uint64_t)u->segs[k].len;
+	}
+	*i = k;
+	return u->jh.s0;
+}
+
+/* The round that moves the octets from d on: its length, and whether it
+ * needs a stash.  It depends on nothing but the plan and d, so that
+ * recovery continues with the rounds UPDATE planned.  Without a stash a
+ * round writes only below the source of every octet not yet in place:
+ * it moves as many octets as the gap.  A gap that grows by a quarter
+ * within four rounds' worth of octets soon doubles, so such rounds soon
+ * move large amounts.  Where the gap would stay small, a stash round
+ * moves past it: a quarter of what is in place already, between
+ * STASH_MIN and the stash the journal reserved. */
+static uint64_t
+round_plan(const struct upd *u, uint64_t d, int *stash)
+{
+	uint64_t	rem = u->total - d, gap, next, n;
+	size_t		i;
+
+	*stash = 0;
+	gap = src_of(u, d, &i) - (u->jh.start + d);
+	if (gap >= rem || gap >= STASH_MAX || gap >= rem / 4) {
+		return gap < rem ? gap : rem;	/* four rounds at most */
+	}
+	next = src_of(u, d + 4 * gap, &i) - (u->jh.start + d + 4 * gap);
+	n = d / 4 > STASH_MIN ? d / 4 : STASH_MIN;
+	n = n < u->jh.stash ? n : u->jh.stash;
+	n = n < rem ? n : rem;
+	if (next - gap >= gap / 4 || n <= gap) {
+		return gap;
+	}
+	*stash = 1;
+	return n;
+}
+
+/* The rounds from d to the end, moving nothing: how many, and the most
+ * octets a stash round takes. */
+static void
+plan_rounds(const struct upd *u, uint64_t d, uint64_t *rounds,
+    uint64_t *stash)
+{
+	uint64_t	n;
+	int		s;
+
+	*rounds = *stash = 0;
+	while (d < u->total) {
+		n = round_plan(u, d, &s);
+		if (s && n > *stash) {
+			*stash = n;
+		}
+		(*rounds)++;
+		d += n;
+	}
+}
+
+/* Copy len octets from soff to doff within the mailbox, ranges that do
+ * not overlap: in the kernel where it can, else through buf. */
+static int
+move_range(struct upd *u, off_t doff, off_t soff, off_t len)
+{
+	ssize_t	r;
+	size_t	n;
+	int	user = 0;
+
+	while (len > 0) {
+		if (!user) {
+			r = copy_file_range(u->md->fd, &soff, u->md->fd,
+			    &doff, (size_t)len, 0);
+			if (r > 0) {
+				len -= r;
+				continue;
+			}
+			if (r == -1 && errno == EINTR) {
+				continue;
+			}
+			if (r == 0 || (errno != EXDEV && errno != EINVAL &&
+			    errno != ENOSYS && errno != EOPNOTSUPP)) {
+				if (r == 0) {
+					errno = EIO;	/* cut short */
+				}
+				return -1;
+			}
+			user = 1;	/* not here: through user space */
+		}
 		n = len < IO_CHUNK ? (size_t)len : IO_CHUNK;
-		if ((r = read_all(src, buf, n, soff)) == -1) {
-			break;
-		}
-		if (h != NULL) {
-			crypto_generichash_update(h, (unsigned char *)buf, n);
-		}
-		if (dst != -1) {
-			r = write_all(dst, buf, n, doff);
+		if (read_all(u->md->fd, u->buf, n, soff) == -1 ||
+		    write_all(u->md->fd, u->buf, n, doff) == -1) {
+			return -1;
 		}
 		soff += (off_t)n;
 		doff += (off_t)n;
 		len -= (off_t)n;
 	}
-	free(buf);
-	return r;
+	return 0;
 }
 
-/* The hash of a header (hash field zeroed, phase P) after h's data. */
-static void
-journal_hash(const struct jhdr *jh, unsigned char *out,
-    crypto_generichash_state *h)
+/* The n octets of new content from d on, at their sources: moved to
+ * their place (out NULL) or read into out. */
+static int
+gather(struct upd *u, uint64_t d, uint64_t n, char *out)
 {
-	struct jhdr	c = *jh;
+	uint64_t	src, k;
+	off_t		dst = (off_t)(u->jh.start + d);
+	size_t		i;
+
+	while (n > 0) {
+		src = src_of(u, d, &i);
+		if (i == u->nsegs) {
+			errno = EIO;
+			return -1;
+		}
+		k = (uint64_t)u->segs[i].off + (uint64_t)u->segs[i].len - src;
+		if (k > n) {
+			k = n;
+		}
+		if (out != NULL) {
+			if (read_all(u->md->fd, out, k, (off_t)src) == -1) {
+				return -1;
+			}
+			out += k;
+		} else if (move_range(u, dst, (off_t)src, (off_t)k) == -1) {
+			return -1;
+		}
+		dst += (off_t)k;
+		d += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* A record's checksum: keyed with the header's, so that it belongs to
+ * this journal; over the record (sum zeroed) and the n octets at data. */
+static void
+rec_sum(const struct upd *u, const struct jrec *rec, const void *data,
+    unsigned char *out)
+{
+	crypto_generichash_state h;
+	struct jrec		 c = *rec;
+
+	memset(c.sum, 0, sizeof(c.sum));
+	crypto_generichash_init(&h, u->jh.hash, sizeof(u->jh.hash),
+	    sizeof(c.sum));
+	crypto_generichash_update(&h, (unsigned char *)&c, sizeof(c));
+	if (data != NULL) {
+		crypto_generichash_update(&h, data, (size_t)rec->n);
+	}
+	crypto_generichash_final(&h, out, sizeof(c.sum));
+}
+
+/* Append a progress or marker record and make it durable. */
+static int
+rec_append(struct upd *u, uint64_t kind, uint64_t d)
+{
+	struct jrec	rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = kind;
+	rec.d = d;
+	rec_sum(u, &rec, NULL, rec.sum);
+	if (write_all(u->jfd, &rec, sizeof(rec), u->rec_at) == -1 ||
+	    fdatasync(u->jfd) == -1) {
+		return -1;
+	}
+	u->rec_at += (off_t)sizeof(rec);
+	return 0;
+}
+
+/* U2 or U3: one round of n octets from u->d; with stash, its new content
+ * goes to the journal first.  The stash slot holds u->buf: the record, then the
+ * octets. */
+static int
+round_run(struct upd *u, uint64_t n, int stash)
+{
+	struct jrec	*rec = (struct jrec *)(void *)u->buf;
+	char		*data = u->buf + sizeof(*rec);
+
+	if (stash) {
+		memset(rec, 0, sizeof(*rec));
+		rec->kind = REC_STASH;
+		rec->d = u->d;
+		rec->n = n;
+		if (gather(u, u->d, n, data) == -1) {
+			return -1;
+		}
+		rec_sum(u, rec, data, rec->sum);
+		if (write_all(u->jfd, u->buf, sizeof(*rec) + n,
+		    u->stash_at) == -1 || fdatasync(u->jfd) == -1 ||
+		    write_all(u->md->fd, data, n,
+		    (off_t)(u->jh.start + u->d)) == -1) {
+			return -1;
+		}
+	} else if (gather(u, u->d, n, NULL) == -1) {
+		return -1;
+	}
+	if (fdatasync(u->md->fd) == -1 ||
+	    rec_append(u, REC_PROGRESS, u->d + n) == -1) {
+		return -1;
+	}
+	u->d += n;
+	return 0;
+}
+
+/* U2-U4: the rounds from u->d on, then the marker at f, durable and
+ * recorded. */
+static int
+rounds_run(struct upd *u)
+{
+	uint64_t	n;
+	int		stash;
+
+	while (u->d < u->total) {
+		n = round_plan(u, u->d, &stash);
+		if (round_run(u, n, stash) == -1) {
+			log_warn("%s: move %llu octets to %llu", u->md->path,
+			    (unsigned long long)n,
+			    (unsigned long long)(u->jh.start + u->d));
+			return -1;
+		}
+	}
+	if (write_all(u->md->fd, u->jh.marker, u->jh.mlen,
+	    (off_t)u->jh.f) == -1 || fdatasync(u->md->fd) == -1 ||
+	    rec_append(u, REC_MARKER, u->d) == -1) {
+		log_warn("%s: marker", u->md->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the stash slot and the records lie, and the room they take. */
+static off_t
+layout(struct upd *u, uint64_t rounds)
+{
+	u->stash_at = (off_t)(sizeof(u->jh) + u->jh.nsegs *
+	    sizeof(struct jseg));
+	u->rec_at = u->stash_at;
+	if (u->jh.stash > 0) {
+		u->rec_at += (off_t)(sizeof(struct jrec) + u->jh.stash);
+	}
+	u->buf = xcalloc(1, sizeof(struct jrec) + (u->jh.stash > IO_CHUNK ?
+	    u->jh.stash : IO_CHUNK));
+	return u->rec_at + (off_t)((rounds + 2) * sizeof(struct jrec));
+}
+
+/* The header's checksum, over the header (hash zeroed) and segments. */
+static void
+jhdr_sum(const struct upd *u, unsigned char *out)
+{
+	crypto_generichash_state h;
+	struct jhdr		 c = u->jh;
+	struct jseg		 js;
+	size_t			 i;
 
 	memset(c.hash, 0, sizeof(c.hash));
-	c.phase = PHASE_PREPARED;
-	crypto_generichash_update(h, (unsigned char *)&c, sizeof(c));
-	crypto_generichash_final(h, out, sizeof(c.hash));
+	crypto_generichash_init(&h, NULL, 0, sizeof(c.hash));
+	crypto_generichash_update(&h, (unsigned char *)&c, sizeof(c));
+	for (i = 0; i < u->nsegs; i++) {
+		js.off = (uint64_t)u->segs[i].off;
+		js.len = (uint64_t)u->segs[i].len;
+		crypto_generichash_update(&h, (unsigned char *)&js,
+		    sizeof(js));
+	}
+	crypto_generichash_final(&h, out, sizeof(c.hash));
 }
 
-/* J1: the journal, complete and durable, under its final name. */
+/* U1: the journal, complete, with its room reserved, durable, under its
+ * final name; u->jfd is open on it. */
 static int
-journal_write(struct maildrop *md, struct jhdr *jh, const struct seg *segs,
-    size_t n)
+journal_write(struct upd *u, off_t size)
 {
-	char			 jpath[LOCATION_MAX + PATH_EXTRA];
-	char			 tpath[LOCATION_MAX + PATH_EXTRA];
-	crypto_generichash_state h;
-	off_t			 at = sizeof(*jh);
-	size_t			 i;
-	int			 fd, r = 0;
+	char		 jpath[LOCATION_MAX + PATH_EXTRA];
+	char		 tpath[LOCATION_MAX + PATH_EXTRA];
+	struct jseg	*js;
+	size_t		 i, k;
+	int		 fd, r;
 
-	path_with(jpath, sizeof(jpath), md->path, JOURNAL_SUFFIX);
-	path_with(tpath, sizeof(tpath), md->path, JTMP_SUFFIX);
+	path_with(jpath, sizeof(jpath), u->md->path, JOURNAL_SUFFIX);
+	path_with(tpath, sizeof(tpath), u->md->path, JTMP_SUFFIX);
 	fd = open(tpath, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 	    0600);
 	if (fd == -1) {
 		log_warn("create %s", tpath);
 		return -1;
 	}
-	crypto_generichash_init(&h, NULL, 0, sizeof(jh->hash));
-	for (i = 0; i < n && r == 0; i++) {
-		r = copy_range(fd, at, md->fd, segs[i].off, segs[i].len, &h);
-		at += segs[i].len;
+	jhdr_sum(u, u->jh.hash);
+	r = write_all(fd, &u->jh, sizeof(u->jh), 0);
+	/* The segments, a chunk at a time through u->buf. */
+	for (i = 0, k = 0; i < u->nsegs && r == 0; i++) {
+		js = (struct jseg *)(void *)u->buf + k;
+		js->off = (uint64_t)u->segs[i].off;
+		js->len = (uint64_t)u->segs[i].len;
+		if (++k == IO_CHUNK / sizeof(*js) || i + 1 == u->nsegs) {
+			r = write_all(fd, u->buf, k * sizeof(*js),
+			    (off_t)(sizeof(u->jh) + (i + 1 - k) *
+			    sizeof(*js)));
+			k = 0;
+		}
 	}
-	if (r == 0) {
-		journal_hash(jh, jh->hash, &h);
-		r = write_all(fd, jh, sizeof(*jh), 0);
+	/* The stash and the records will have their blocks. */
+	if (r == 0 && (errno = posix_fallocate(fd, u->stash_at,
+	    size - u->stash_at)) != 0) {
+		r = -1;
 	}
 	if (r == 0 && (r = fsync(fd)) == 0 && (r = rename(tpath, jpath)) == 0) {
 		r = fsync_dir(jpath);
@@ -1114,53 +1400,26 @@ journal_write(struct maildrop *md, struct jhdr *jh, const struct seg *segs,
 	if (r == -1) {
 		log_warn("write journal %s", tpath);
 		(void)unlink(tpath);
-	}
-	close(fd);
-	return r;
-}
-
-/* J2-J3: the marker at f, durable before the journal says "redo". */
-static int
-journal_commit(struct maildrop *md, int jfd, struct jhdr *jh)
-{
-	char	phase = PHASE_REDO;
-
-	if (write_all(md->fd, jh->marker, jh->mlen, (off_t)jh->f) == -1 ||
-	    fdatasync(md->fd) == -1 ||
-	    write_all(jfd, &phase, 1, offsetof(struct jhdr, phase)) == -1 ||
-	    fdatasync(jfd) == -1) {
-		log_warn("%s: journal step", md->path);
+		close(fd);
 		return -1;
 	}
-	jh->phase = PHASE_REDO;
+	u->jfd = fd;
 	return 0;
 }
 
-/* J4: the new content from the journal into place, the mailbox cut to
- * its new end.  Repeating it is harmless, which is what recovery needs. */
+/* U5-U6: cut the mailbox, make it durable, drop the journal. */
 static int
-journal_redo(struct maildrop *md, int jfd, const struct jhdr *jh)
+journal_finish(struct upd *u)
 {
-	if (copy_range(md->fd, (off_t)jh->start, jfd, sizeof(*jh),
-	    (off_t)(jh->f - jh->start), NULL) == -1) {
-		log_warn("%s: rewrite", md->path);
+	if (ftruncate(u->md->fd, (off_t)u->jh.f) == -1 ||
+	    fsync(u->md->fd) == -1) {
+		log_warn("%s: truncate", u->md->path);
 		return -1;
 	}
-	return 0;
+	return journal_drop(u->md);
 }
 
-/* J5-J6: cut the mailbox, make it durable, drop the journal. */
-static int
-journal_finish(struct maildrop *md, const struct jhdr *jh)
-{
-	if (ftruncate(md->fd, (off_t)jh->f) == -1 || fsync(md->fd) == -1) {
-		log_warn("%s: truncate", md->path);
-		return -1;
-	}
-	return journal_drop(md);
-}
-
-/* J6: the journal's work is durable in the mailbox: remove it. */
+/* U6: the journal's work is durable in the mailbox: remove it. */
 static int
 journal_drop(struct maildrop *md)
 {
@@ -1174,128 +1433,235 @@ journal_drop(struct maildrop *md)
 	return 0;
 }
 
-/* Replace octets [start, s0) by the segments, crash-safely (J1-J6). */
+static void
+upd_free(struct upd *u)
+{
+	if (u->jfd != -1) {
+		close(u->jfd);
+	}
+	free(u->buf);
+	free(u->segs);
+	u->jfd = -1;
+	u->buf = NULL;
+	u->segs = NULL;
+}
+
+/* Replace octets [start, s0) by the segments, crash-safely (U1-U6). */
 static int
 journal_run(struct maildrop *md, off_t start, off_t s0, const struct seg *segs,
     size_t n)
 {
-	char		jpath[LOCATION_MAX + PATH_EXTRA];
-	struct jhdr	jh;
-	off_t		f = start;
+	struct upd	u;
+	uint64_t	rounds, stash;
+	off_t		size;
 	size_t		i;
-	int		jfd, r = -1;
+	int		r = -1;
 
+	memset(&u, 0, sizeof(u));
+	u.md = md;
+	u.jfd = -1;
+	u.nsegs = n;
+	u.segs = xcalloc(n + 1, sizeof(*segs));
+	memcpy(u.segs, segs, n * sizeof(*segs));
 	for (i = 0; i < n; i++) {
-		f += segs[i].len;
+		u.total += (uint64_t)segs[i].len;
 	}
-	memset(&jh, 0, sizeof(jh));
-	memcpy(jh.magic, JOURNAL_MAGIC, sizeof(jh.magic));
-	jh.s0 = (uint64_t)s0;
-	jh.f = (uint64_t)f;
-	jh.start = (uint64_t)start;
-	jh.mlen = (uint64_t)(s0 - f) < MARKER_LEN ? (uint64_t)(s0 - f) :
+	memcpy(u.jh.magic, JOURNAL_MAGIC, sizeof(u.jh.magic));
+	u.jh.s0 = (uint64_t)s0;
+	u.jh.start = (uint64_t)start;
+	u.jh.f = (uint64_t)start + u.total;
+	u.jh.nsegs = n;
+	u.jh.mlen = u.jh.s0 - u.jh.f < MARKER_LEN ? u.jh.s0 - u.jh.f :
 	    MARKER_LEN;
-	jh.phase = PHASE_PREPARED;
 	/* The marker starts with NUL: appended mail starts with "From ". */
-	randombytes_buf(jh.marker + 1, sizeof(jh.marker) - 1);
-	if (read_all(md->fd, jh.orig, jh.mlen, f) == -1 ||
-	    journal_write(md, &jh, segs, n) == -1) {
-		return -1;
+	randombytes_buf(u.jh.marker + 1, sizeof(u.jh.marker) - 1);
+	/* The stash reserved: the largest the rounds take, at most
+	 * STASH_MAX; none at all when every round can do without. */
+	u.jh.stash = STASH_MAX;
+	plan_rounds(&u, 0, &rounds, &stash);
+	u.jh.stash = stash;
+	size = layout(&u, rounds);
+	if (journal_write(&u, size) == 0 && rounds_run(&u) == 0) {
+		r = journal_finish(&u);
 	}
-	path_with(jpath, sizeof(jpath), md->path, JOURNAL_SUFFIX);
-	if ((jfd = open(jpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
-		log_warn("open %s", jpath);
-		return -1;
-	}
-	if (journal_commit(md, jfd, &jh) == 0 &&
-	    journal_redo(md, jfd, &jh) == 0) {
-		r = journal_finish(md, &jh);
-	}
-	close(jfd);
+	upd_free(&u);
 	return r;
 }
 
 /* ---- recovery ---- */
 
-/* Read and verify the journal's header and data: MD_TEMP if it cannot
- * be read now, MD_PERM if it does not verify. */
+/* Read and verify the journal: its header and plan, and its records up
+ * to the first that does not verify (the one a crash cut short).
+ * MD_TEMP if it cannot be read now, MD_PERM if it does not verify. */
 static enum md_status
-journal_read(struct maildrop *md, int jfd, struct jhdr *jh)
+journal_read(struct upd *u, int *marked)
 {
-	crypto_generichash_state h;
-	unsigned char		 sum[sizeof(jh->hash)];
-	struct stat		 st;
-	int			 r;
+	unsigned char	 sum[sizeof(u->jh.hash)];
+	struct jrec	 rec;
+	struct jseg	*js;
+	struct stat	 st;
+	uint64_t	 at;
+	size_t		 i, k;
 
-	if (fstat(jfd, &st) == -1 || ((size_t)st.st_size >= sizeof(*jh) &&
-	    read_all(jfd, jh, sizeof(*jh), 0) == -1)) {
-		log_warn("read %s%s", md->path, JOURNAL_SUFFIX);
-		return MD_TEMP;
+	*marked = 0;
+	if (fstat(u->jfd, &st) == -1 || ((size_t)st.st_size >= sizeof(u->jh) &&
+	    read_all(u->jfd, &u->jh, sizeof(u->jh), 0) == -1)) {
+		goto temp;
 	}
-	if ((size_t)st.st_size < sizeof(*jh) ||
-	    memcmp(jh->magic, JOURNAL_MAGIC, sizeof(jh->magic)) != 0 ||
-	    jh->start > jh->f || jh->f >= jh->s0 ||
-	    jh->mlen > MARKER_LEN || jh->mlen > jh->s0 - jh->f ||
-	    (uint64_t)st.st_size != sizeof(*jh) + (jh->f - jh->start) ||
-	    (jh->phase != PHASE_PREPARED && jh->phase != PHASE_REDO)) {
-		log_warnx("%s%s: not a valid journal", md->path,
-		    JOURNAL_SUFFIX);
-		return MD_PERM;
+	if ((size_t)st.st_size < sizeof(u->jh) ||
+	    memcmp(u->jh.magic, JOURNAL_MAGIC, sizeof(u->jh.magic)) != 0 ||
+	    u->jh.start > u->jh.f || u->jh.f >= u->jh.s0 ||
+	    u->jh.mlen > MARKER_LEN || u->jh.mlen > u->jh.s0 - u->jh.f ||
+	    u->jh.stash > STASH_MAX || u->jh.nsegs > u->jh.s0 ||
+	    u->jh.nsegs > ((uint64_t)st.st_size - sizeof(u->jh)) /
+	    sizeof(*js)) {
+		goto perm;
 	}
-	crypto_generichash_init(&h, NULL, 0, sizeof(sum));
-	r = copy_range(-1, 0, jfd, sizeof(*jh),
-	    (off_t)(jh->f - jh->start), &h);
-	journal_hash(jh, sum, &h);
-	if (r == -1) {
-		log_warn("read %s%s", md->path, JOURNAL_SUFFIX);
-		return MD_TEMP;
+	u->nsegs = (size_t)u->jh.nsegs;
+	u->segs = xcalloc(u->nsegs + 1, sizeof(*u->segs));
+	js = xcalloc(IO_CHUNK / sizeof(*js), sizeof(*js));
+	for (i = 0, k = 0, at = u->jh.start; i < u->nsegs; i++, k++) {
+		if (k == IO_CHUNK / sizeof(*js)) {
+			k = 0;
+		}
+		if (k == 0 && read_all(u->jfd, js, (u->nsegs - i < IO_CHUNK /
+		    sizeof(*js) ? u->nsegs - i : IO_CHUNK / sizeof(*js)) *
+		    sizeof(*js), (off_t)(sizeof(u->jh) + i * sizeof(*js))) ==
+		    -1) {
+			free(js);
+			goto temp;
+		}
+		/* In order, apart, and behind what the rounds write. */
+		if (js[k].len == 0 || js[k].off <= at ||
+		    js[k].off > u->jh.s0 || js[k].len > u->jh.s0 - js[k].off) {
+			free(js);
+			goto perm;
+		}
+		at = js[k].off + js[k].len;
+		u->segs[i].off = (off_t)js[k].off;
+		u->segs[i].len = (off_t)js[k].len;
+		u->total += js[k].len;
 	}
-	if (sodium_memcmp(sum, jh->hash, sizeof(sum)) != 0) {
-		log_warnx("%s%s: journal checksum mismatch", md->path,
-		    JOURNAL_SUFFIX);
-		return MD_PERM;
+	free(js);
+	jhdr_sum(u, sum);
+	if (u->jh.start + u->total != u->jh.f ||
+	    sodium_memcmp(sum, u->jh.hash, sizeof(sum)) != 0) {
+		goto perm;
+	}
+	/* U1 reserved the stash slot, and room for records after it. */
+	(void)layout(u, 0);
+	if (u->rec_at > st.st_size) {
+		goto perm;
+	}
+	for (; u->rec_at + (off_t)sizeof(rec) <= st.st_size;
+	    u->rec_at += (off_t)sizeof(rec)) {
+		if (read_all(u->jfd, &rec, sizeof(rec), u->rec_at) == -1) {
+			goto temp;
+		}
+		rec_sum(u, &rec, NULL, sum);
+		if (sodium_memcmp(sum, rec.sum, sizeof(rec.sum)) != 0 ||
+		    *marked) {
+			break;
+		}
+		if ((rec.kind != REC_PROGRESS && rec.kind != REC_MARKER) ||
+		    rec.n != 0 || rec.d > u->total ||
+		    (rec.kind == REC_PROGRESS && rec.d <= u->d) ||
+		    (rec.kind == REC_MARKER && rec.d != u->total) ||
+		    (rec.kind == REC_MARKER && u->d != u->total)) {
+			goto perm;
+		}
+		u->d = rec.d;
+		*marked = rec.kind == REC_MARKER;
 	}
 	return MD_OK;
+perm:
+	log_warnx("%s%s: not a valid journal", u->md->path, JOURNAL_SUFFIX);
+	return MD_PERM;
+temp:
+	log_warn("read %s%s", u->md->path, JOURNAL_SUFFIX);
+	return MD_TEMP;
 }
 
-/* Complete a journal in phase R.  The marker tells whether J5's cut has
- * happened: before it, the marker is at f; after it, f is the end of the
- * file or the start of mail appended since, which never starts with NUL. */
+/* A stash whose round was not recorded: put it in place again.  One that
+ * does not verify was cut short by the crash, before its round wrote
+ * anything: the round's sources are intact.  0, or -1 on an I/O error. */
 static int
-recover_redo(struct maildrop *md, int jfd, const struct jhdr *jh)
+recover_stash(struct upd *u)
+{
+	struct jrec	*rec = (struct jrec *)(void *)u->buf;
+	char		*data = u->buf + sizeof(*rec);
+	unsigned char	 sum[sizeof(rec->sum)];
+
+	if (u->jh.stash == 0 || u->d == u->total) {
+		return 0;
+	}
+	if (read_all(u->jfd, rec, sizeof(*rec), u->stash_at) == -1) {
+		return -1;
+	}
+	if (rec->kind != REC_STASH || rec->d != u->d || rec->n == 0 ||
+	    rec->n > u->jh.stash || rec->n > u->total - u->d) {
+		return 0;
+	}
+	if (read_all(u->jfd, data, (size_t)rec->n, u->stash_at +
+	    (off_t)sizeof(*rec)) == -1) {
+		return -1;
+	}
+	rec_sum(u, rec, data, sum);
+	if (sodium_memcmp(sum, rec->sum, sizeof(sum)) != 0) {
+		return 0;
+	}
+	if (write_all(u->md->fd, data, (size_t)rec->n,
+	    (off_t)(u->jh.start + u->d)) == -1 ||
+	    fdatasync(u->md->fd) == -1 ||
+	    rec_append(u, REC_PROGRESS, u->d + rec->n) == -1) {
+		return -1;
+	}
+	u->d += rec->n;
+	return 0;
+}
+
+/* Complete the journal: the rounds from the last recorded one, then the
+ * marker at f.  Once the marker is recorded, it tells whether U5's cut
+ * has happened: before it, the marker is at f; after it, f is the end of
+ * the file or the start of mail appended since, which never starts with
+ * NUL. */
+static int
+recover_redo(struct upd *u, int marked)
 {
 	unsigned char	buf[MARKER_LEN];
 	struct stat	st;
 	struct seg	tail;
-	int		cut;
+	int		cut = 0;
 
-	if (fstat(md->fd, &st) == -1) {
+	if (!marked && (recover_stash(u) == -1 || rounds_run(u) == -1)) {
+		log_warn("%s: recovery", u->md->path);
+		return -1;
+	}
+	if (fstat(u->md->fd, &st) == -1) {
 		return -1;
 	}
 	/* Only a marker that was read and differs shows the cut; a read
 	 * error shows nothing, so recovery waits for the next login. */
-	if ((uint64_t)st.st_size < jh->f + jh->mlen) {
+	if ((uint64_t)st.st_size < u->jh.f + u->jh.mlen) {
 		cut = 1;
-	} else if (read_all(md->fd, buf, jh->mlen, (off_t)jh->f) == -1) {
-		log_warn("%s: read the marker", md->path);
+	} else if (read_all(u->md->fd, buf, u->jh.mlen,
+	    (off_t)u->jh.f) == -1) {
+		log_warn("%s: read the marker", u->md->path);
 		return -1;
 	} else {
-		cut = memcmp(buf, jh->marker, jh->mlen) != 0;
-	}
-	if (journal_redo(md, jfd, jh) == -1 || fsync(md->fd) == -1) {
-		return -1;
+		cut = memcmp(buf, u->jh.marker, u->jh.mlen) != 0;
 	}
 	if (cut) {
-		return journal_drop(md);	/* keep what came after the cut */
+		return journal_drop(u->md);	/* keep what came after the cut */
 	}
-	if ((uint64_t)st.st_size <= jh->s0) {
-		return journal_finish(md, jh);
+	if ((uint64_t)st.st_size <= u->jh.s0) {
+		return journal_finish(u);
 	}
 	/* Mail came after the crash, behind the old end: move it down to f
 	 * with a journal of its own, which replaces this one. */
-	tail.off = (off_t)jh->s0;
-	tail.len = st.st_size - (off_t)jh->s0;
-	return journal_run(md, (off_t)jh->f, st.st_size, &tail, 1);
+	tail.off = (off_t)u->jh.s0;
+	tail.len = st.st_size - (off_t)u->jh.s0;
+	return journal_run(u->md, (off_t)u->jh.f, st.st_size, &tail, 1);
 }
 
 static const char *
@@ -1314,10 +1680,10 @@ mbox_recover(struct maildrop *md)
 {
 	char		jpath[LOCATION_MAX + PATH_EXTRA];
 	char		tpath[LOCATION_MAX + PATH_EXTRA];
-	struct jhdr	jh;
+	struct upd	u;
 	enum md_status	r;
-	int		jfd, ok;
-	char		phase;
+	uint64_t	from = 0;
+	int		marked = 0;
 
 	path_with(tpath, sizeof(tpath), md->path, JTMP_SUFFIX);
 	path_with(jpath, sizeof(jpath), md->path, JOURNAL_SUFFIX);
@@ -1327,7 +1693,9 @@ mbox_recover(struct maildrop *md)
 		log_info("removed unfinished journal %s", tpath);
 	}
 	auth_lock_group(0);
-	if ((jfd = open(jpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	memset(&u, 0, sizeof(u));
+	u.md = md;
+	if ((u.jfd = open(jpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT) {
 			return MD_OK;
 		}
@@ -1336,31 +1704,25 @@ mbox_recover(struct maildrop *md)
 	}
 	if ((r = mbox_openfile(md)) != MD_OK || md->fd == -1 ||
 	    (r = mbox_lock(md)) != MD_OK) {
-		close(jfd);
+		upd_free(&u);
 		if (r == MD_OK) {
 			log_warnx("%s: journal without mailbox", jpath);
 		}
 		return r == MD_OK ? MD_PERM : r;
 	}
-	if ((r = journal_read(md, jfd, &jh)) != MD_OK) {
-		ok = -1;
-	} else {
-		/* A whole journal is finished, never undone: one that
-		 * recover_redo wrote to move new mail down stands in for a
-		 * journal whose work is half done, and undoing it would
-		 * leave that half.  In phase P nothing was cut yet, so J2-J3
-		 * can simply be done (again). */
-		phase = jh.phase;
-		ok = (jh.phase == PHASE_REDO ||
-		    journal_commit(md, jfd, &jh) == 0) &&
-		    recover_redo(md, jfd, &jh) == 0 ? 0 : -1;
-		r = ok == 0 ? MD_OK : MD_TEMP;
+	/* A whole journal is finished, never undone: the rounds only ever
+	 * go forward, and one that recover_redo wrote to move new mail down
+	 * stands in for a journal whose work is done. */
+	if ((r = journal_read(&u, &marked)) == MD_OK) {
+		from = u.d;
+		r = recover_redo(&u, marked) == 0 ? MD_OK : MD_TEMP;
 	}
-	if (ok == 0) {
-		log_info("%s: completed an interrupted UPDATE (phase %c)",
-		    md->path, phase);
+	if (r == MD_OK) {
+		log_info("%s: completed an interrupted UPDATE (from octet "
+		    "%llu of %llu%s)", md->path, (unsigned long long)from,
+		    (unsigned long long)u.total, marked ? ", marker set" : "");
 	}
-	close(jfd);
+	upd_free(&u);
 	mbox_unlock(md);
 	return r;
 }

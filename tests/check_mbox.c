@@ -28,6 +28,9 @@
 #define PATH_LEN	256
 #define CRASHED		99	/* exit status of a simulated kill */
 #define CRASH_POINTS_MAX	500
+#define JMAGIC		"POP3DJ2\n"
+#define TSTASH_MIN	(64 * 1024)	/* mbox.c STASH_MIN */
+#define MSGS_MAX	64
 
 /* What the scan must find for one message. */
 struct want {
@@ -42,6 +45,35 @@ struct want {
 /* A message as the reference parser sees it. */
 struct ref {
 	size_t	from, off, len;
+};
+
+/* The journal's format (mbox.c, pop3d(8) DURABILITY), for journals made
+ * by hand: the header, the kept segments, room for a stash record, then
+ * the records. */
+struct tjhdr {
+	char		 magic[8];
+	uint64_t	 s0, start, f, nsegs, stash, mlen;
+	unsigned char	 marker[16];
+	unsigned char	 hash[32];
+};
+struct jseg_t {
+	uint64_t	 off, len;
+};
+struct tjrec {
+	uint64_t	 kind, d, n;
+	unsigned char	 sum[16];
+};
+
+/* A journal to make: the stash reserved, progress records, whether the
+ * marker is recorded, and a stash record for the round at sd of sn
+ * octets (none if sn is 0), spoilt if torn. */
+struct jplan {
+	uint64_t	 stash;
+	uint64_t	 prog[8];
+	size_t		 nprog;
+	int		 marked;
+	uint64_t	 sd, sn;
+	int		 torn;
 };
 
 static void	 setup(void);
@@ -67,6 +99,16 @@ static void	 crash_run(const char *, size_t, const int *, const char *,
 static void	 crash_recovery(const char *, size_t, const char *, size_t);
 static void	 check_old_or_new(const char *, size_t, const char *, size_t,
 		    int *, int *);
+static size_t	 build_mbox(char *, const size_t *, size_t);
+static size_t	 new_content(const char *, size_t, const int *, char *,
+		    struct jseg_t *, size_t *, size_t *);
+static void	 jrec_sum(const struct tjhdr *, struct tjrec *, const char *);
+static void	 make_journal(const char *, size_t, const int *,
+		    const struct jplan *, char *, size_t *);
+static void	 recover_exact(const char *, size_t);
+static void	 update_exact(const char *, size_t, const int *, char *,
+		    size_t *);
+static size_t	 mid_mbox(char *, const int **);
 static Suite	*mbox_suite(void);
 static size_t	 file_size(const char *);
 static void	 full_scan(struct maildrop *);
@@ -84,6 +126,11 @@ enum crash_mode { CRASH_KILL, CRASH_TORN, CRASH_EIO, CRASH_MODES };
 static int		crash_at, crash_calls;
 static enum crash_mode	crash_mode;
 static char		crash_where[128];	/* for failure messages */
+/* What UPDATE did: copy_file_range refused (cfr_off) or its octets; the
+ * octets pwrite wrote; the room the journal reserved last. */
+static int		cfr_off;
+static uint64_t		cfr_octets, pwrite_octets;
+static off_t		fallocated;
 
 /* The regions (From_ line to the next From_) of plain.mbox. */
 static const off_t plain_from[] = { 0, 97, 203, 304 };
@@ -352,6 +399,7 @@ pwrite(int fd, const void *p, size_t n, off_t off)
 	if (maybe_crash(fd, p, n, off) == -1) {
 		return -1;
 	}
+	pwrite_octets += n;
 	return ((pwrite_fn *)libc("pwrite"))(fd, p, n, off);
 }
 
@@ -414,6 +462,46 @@ link(const char *from, const char *to)
 		return -1;
 	}
 	return ((path2_fn *)libc("link"))(from, to);
+}
+
+typedef ssize_t	cfr_fn(int, off_t *, int, off_t *, size_t, unsigned int);
+typedef int	falloc_fn(int, off_t, off_t);
+
+ssize_t
+copy_file_range(int in, off_t *inoff, int out, off_t *outoff, size_t n,
+    unsigned int flags)
+{
+	ssize_t	r;
+
+	if (cfr_off) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (crash_at != 0 && crash_calls + 1 == crash_at &&
+	    crash_mode == CRASH_TORN && n > 1) {
+		(void)((cfr_fn *)libc("copy_file_range"))(in, inoff, out,
+		    outoff, n / 2, flags);
+		_exit(CRASHED);
+	}
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return -1;
+	}
+	r = ((cfr_fn *)libc("copy_file_range"))(in, inoff, out, outoff, n,
+	    flags);
+	if (r > 0) {
+		cfr_octets += (uint64_t)r;
+	}
+	return r;
+}
+
+int
+posix_fallocate(int fd, off_t off, off_t len)
+{
+	fallocated = len;
+	if (maybe_crash(-1, NULL, 0, 0) == -1) {
+		return EIO;
+	}
+	return ((falloc_fn *)libc("posix_fallocate"))(fd, off, len);
 }
 
 static void
@@ -531,7 +619,7 @@ crash_run(const char *f, size_t n, const int *del, const char *more,
     int nest)
 {
 	char		 jpath[PATH_LEN + 32];
-	struct ref	 ref[16];
+	struct ref	 ref[MSGS_MAX];
 	struct maildrop	 md;
 	char		*fin, *old;
 	size_t		 nref, i, finn, oldn, mn;
@@ -539,7 +627,7 @@ crash_run(const char *f, size_t n, const int *del, const char *more,
 	pid_t		 pid;
 
 	mn = more != NULL ? strlen(more) : 0;
-	nref = ref_parse(f, n, ref, 16);
+	nref = ref_parse(f, n, ref, MSGS_MAX);
 	fin = xcalloc(n + mn + 1, 1);
 	old = xcalloc(n + mn + 1, 1);
 	for (i = 0, finn = 0; i < nref; i++) {
@@ -1418,6 +1506,537 @@ START_TEST(test_crash_update)
 }
 END_TEST
 
+/* ---- UPDATE in rounds, and journals made by hand ---- */
+
+/* An mbox of k messages; message i's region (From_ line to the next) is
+ * sizes[i] octets (at least 64). */
+static size_t
+build_mbox(char *f, const size_t *sizes, size_t k)
+{
+	size_t	i, n = 0, m, left;
+
+	for (i = 0; i < k; i++) {
+		m = (size_t)sprintf(f + n, "From m%zu@x Mon Jan  1 00:00:00 "
+		    "2024\nSubject: %zu\n\n", i, i);
+		ck_assert_uint_gt(sizes[i], m + 8);
+		left = sizes[i] - m - 1;
+		n += m;
+		while (left > 0) {
+			m = left > 72 ? 72 : left;
+			memset(f + n, 'a' + (char)(i % 26), m - 1);
+			f[n + m - 1] = '\n';
+			n += m;
+			left -= m;
+		}
+		f[n++] = '\n';
+	}
+	return n;
+}
+
+/* What UPDATE must leave of mbox f deleting del[]: into out, its length;
+ * the segments it keeps from the first deleted message on, their count
+ * and that message's offset (start). */
+static size_t
+new_content(const char *f, size_t n, const int *del, char *out,
+    struct jseg_t *segs, size_t *nsegs, size_t *start)
+{
+	struct ref	ref[MSGS_MAX];
+	size_t		nref, i, on = 0, end;
+	int		seen = 0;
+
+	nref = ref_parse(f, n, ref, MSGS_MAX);
+	*nsegs = 0;
+	*start = n;
+	for (i = 0; i < nref; i++) {
+		end = i + 1 < nref ? ref[i + 1].from : n;
+		if (del[i]) {
+			if (!seen) {
+				*start = ref[i].from;
+			}
+			seen = 1;
+			continue;
+		}
+		append_to(out, &on, f + ref[i].from, end - ref[i].from);
+		if (!seen) {
+			continue;
+		}
+		if (*nsegs > 0 && segs[*nsegs - 1].off + segs[*nsegs - 1].len ==
+		    ref[i].from) {
+			segs[*nsegs - 1].len += end - ref[i].from;
+		} else {
+			segs[*nsegs].off = ref[i].from;
+			segs[(*nsegs)++].len = end - ref[i].from;
+		}
+	}
+	return on;
+}
+
+/* A record's checksum, as mbox.c makes it. */
+static void
+jrec_sum(const struct tjhdr *jh, struct tjrec *rec, const char *data)
+{
+	crypto_generichash_state h;
+
+	memset(rec->sum, 0, sizeof(rec->sum));
+	crypto_generichash_init(&h, jh->hash, sizeof(jh->hash),
+	    sizeof(rec->sum));
+	crypto_generichash_update(&h, (unsigned char *)rec, sizeof(*rec));
+	if (data != NULL) {
+		crypto_generichash_update(&h, (const unsigned char *)data,
+		    (size_t)rec->n);
+	}
+	crypto_generichash_final(&h, rec->sum, sizeof(rec->sum));
+}
+
+/* The state an UPDATE of f deleting del[] leaves when it stops as jp
+ * says: the mbox and its journal.  The mbox has the new content up to
+ * the last progress record (all of it and the marker at f if marked),
+ * the rest as before.  want gets what recovery must make of it. */
+static void
+make_journal(const char *f, size_t n, const int *del, const struct jplan *jp,
+    char *want, size_t *wantn)
+{
+	crypto_generichash_state h;
+	struct jseg_t	 segs[MSGS_MAX];
+	struct tjhdr	 jh;
+	struct tjrec	 rec;
+	char		 jpath[PATH_LEN + 32];
+	char		*nc, *mb;
+	size_t		 nn, nsegs, start, i;
+	uint64_t	 d = 0, total = 0;
+	off_t		 at;
+	int		 fd;
+
+	nc = xcalloc(n + 1, 1);
+	mb = xcalloc(n + 1, 1);
+	nn = new_content(f, n, del, nc, segs, &nsegs, &start);
+	ck_assert_uint_lt(start, n);
+	for (i = 0; i < nsegs; i++) {
+		total += segs[i].len;
+	}
+	ck_assert_uint_eq(start + total, nn);
+	memset(&jh, 0, sizeof(jh));
+	memcpy(jh.magic, JMAGIC, sizeof(jh.magic));
+	jh.s0 = n;
+	jh.start = start;
+	jh.f = nn;
+	jh.nsegs = nsegs;
+	jh.stash = jp->stash;
+	jh.mlen = n - nn < 16 ? n - nn : 16;
+	randombytes_buf(jh.marker + 1, sizeof(jh.marker) - 1);
+	crypto_generichash_init(&h, NULL, 0, sizeof(jh.hash));
+	crypto_generichash_update(&h, (unsigned char *)&jh, sizeof(jh));
+	crypto_generichash_update(&h, (unsigned char *)segs,
+	    nsegs * sizeof(segs[0]));
+	crypto_generichash_final(&h, jh.hash, sizeof(jh.hash));
+
+	snprintf(jpath, sizeof(jpath), "%s.pop3d-journal", mbox);
+	ck_assert_int_ne(fd = open(jpath, O_RDWR | O_CREAT | O_TRUNC, 0600),
+	    -1);
+	ck_assert_int_eq(write(fd, &jh, sizeof(jh)), (ssize_t)sizeof(jh));
+	ck_assert_int_eq(write(fd, segs, nsegs * sizeof(segs[0])),
+	    (ssize_t)(nsegs * sizeof(segs[0])));
+	at = (off_t)(sizeof(jh) + nsegs * sizeof(segs[0]));
+	if (jp->sn > 0) {
+		ck_assert_uint_le(jp->sn, jp->stash);
+		memset(&rec, 0, sizeof(rec));
+		rec.kind = 'S';
+		rec.d = jp->sd;
+		rec.n = jp->sn;
+		jrec_sum(&jh, &rec, nc + start + jp->sd);
+		ck_assert_int_eq(pwrite(fd, &rec, sizeof(rec), at),
+		    (ssize_t)sizeof(rec));
+		memcpy(mb, nc + start + jp->sd, jp->sn);
+		if (jp->torn) {
+			mb[jp->sn / 2] ^= 1;	/* cut short: not all there */
+		}
+		ck_assert_int_eq(pwrite(fd, mb, jp->sn, at +
+		    (off_t)sizeof(rec)), (ssize_t)jp->sn);
+	}
+	if (jp->stash > 0) {
+		at += (off_t)(sizeof(rec) + jp->stash);
+	}
+	for (i = 0; i <= jp->nprog; i++) {
+		memset(&rec, 0, sizeof(rec));
+		if (i == jp->nprog) {
+			if (!jp->marked) {
+				break;
+			}
+			if (d < total) {
+				/* The last round's progress record. */
+				rec.kind = 'P';
+				rec.d = d = total;
+				jrec_sum(&jh, &rec, NULL);
+				ck_assert_int_eq(pwrite(fd, &rec, sizeof(rec),
+				    at), (ssize_t)sizeof(rec));
+				at += (off_t)sizeof(rec);
+				memset(&rec, 0, sizeof(rec));
+			}
+			rec.kind = 'M';
+			rec.d = total;
+		} else {
+			rec.kind = 'P';
+			rec.d = d = jp->prog[i];
+		}
+		jrec_sum(&jh, &rec, NULL);
+		ck_assert_int_eq(pwrite(fd, &rec, sizeof(rec), at),
+		    (ssize_t)sizeof(rec));
+		at += (off_t)sizeof(rec);
+	}
+	/* A record cut short after the last. */
+	memset(&rec, 0x5a, sizeof(rec));
+	ck_assert_int_eq(pwrite(fd, &rec, sizeof(rec) / 2, at),
+	    (ssize_t)sizeof(rec) / 2);
+	close(fd);
+
+	if (jp->marked) {
+		d = total;
+	}
+	memcpy(mb, f, n);
+	memcpy(mb + start, nc + start, d);
+	if (jp->marked) {
+		memcpy(mb + nn, jh.marker, jh.mlen);
+	}
+	buf_write(mbox, mb, n, 0);
+	memcpy(want, nc, nn);
+	*wantn = nn;
+	free(nc);
+	free(mb);
+}
+
+/* The next login completes the journal: the mbox must be want, exactly,
+ * and its messages the ones the scan finds there. */
+static void
+recover_exact(const char *want, size_t wantn)
+{
+	struct maildrop	md;
+	struct buf	now;
+	struct ref	ref[MSGS_MAX];
+
+	open_ok(&md, mbox);
+	read_file(mbox, &now);
+	ck_assert_uint_eq(now.n, wantn);
+	ck_assert_int_eq(memcmp(now.p, want, wantn), 0);
+	ck_assert_uint_eq(md.nmsgs, ref_parse(want, wantn, ref, MSGS_MAX));
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	free(now.p);
+}
+
+/* UPDATE of f (n octets) deleting del[]: the file must be exactly the
+ * kept messages (into want, *wantn). */
+static void
+update_exact(const char *f, size_t n, const int *del, char *want,
+    size_t *wantn)
+{
+	struct jseg_t	segs[MSGS_MAX];
+	struct maildrop	md;
+	struct buf	now;
+	size_t		i, nsegs, start;
+
+	*wantn = new_content(f, n, del, want, segs, &nsegs, &start);
+	buf_write(mbox, f, n, 0);
+	open_ok(&md, mbox);
+	for (i = 0; i < md.nmsgs; i++) {
+		md.msgs[i].deleted = del[i];
+	}
+	cfr_octets = pwrite_octets = 0;
+	fallocated = -1;
+	ck_assert_int_eq(maildrop_update(&md), MD_OK);
+	maildrop_close(&md);
+	check_no_leftovers(mbox);
+	read_file(mbox, &now);
+	ck_assert_uint_eq(now.n, *wantn);
+	ck_assert_int_eq(memcmp(now.p, want, *wantn), 0);
+	free(now.p);
+}
+
+/* 20 messages of 3-12 KiB. */
+static size_t
+mid_mbox(char *f, const int **del)
+{
+	static const int d[] = { 0, 1, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 1, 0,
+	    0, 0, 1, 0, 0, 1 };
+	size_t	sizes[20], i;
+
+	for (i = 0; i < 20; i++) {
+		sizes[i] = 3000 + (i * 7919) % 9000;
+	}
+	*del = d;
+	return build_mbox(f, sizes, 20);
+}
+
+/* Recovery from progress recorded in the middle: the rounds go on from
+ * there. */
+START_TEST(test_recover_progress)
+{
+	struct jplan	 jp;
+	const int	*del;
+	char		*f, *want;
+	size_t		 n, wn;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = mid_mbox(f, &del);
+	memset(&jp, 0, sizeof(jp));
+	jp.stash = TSTASH_MIN;
+	jp.nprog = 2;
+	jp.prog[0] = 1000;
+	jp.prog[1] = 40000;
+	make_journal(f, n, del, &jp, want, &wn);
+	recover_exact(want, wn);
+	/* No progress recorded at all, and the stash of another round. */
+	jp.nprog = 0;
+	jp.sd = 1000;
+	jp.sn = 5000;
+	make_journal(f, n, del, &jp, want, &wn);
+	recover_exact(want, wn);
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* A stash whose round was not recorded is put in place again: the round
+ * may have overwritten its own source, here with garbage. */
+START_TEST(test_recover_stash)
+{
+	static const size_t sizes[] = { 300, 30000, 20000, 500, 9000 };
+	static const int del[] = { 1, 0, 0, 1, 0 };
+	struct jplan	 jp;
+	struct buf	 b;
+	char		*f, *want;
+	size_t		 n, wn;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = build_mbox(f, sizes, 5);
+	memset(&jp, 0, sizeof(jp));
+	jp.stash = TSTASH_MIN;
+	jp.nprog = 1;
+	jp.prog[0] = 2000;
+	jp.sd = 2000;
+	jp.sn = 30000;
+	make_journal(f, n, del, &jp, want, &wn);
+	read_file(mbox, &b);
+	/* Octets 2000.. of the new content start at 300 + 2000; their
+	 * source at 600 + 2000 lies under the round's writes. */
+	memset(b.p + 300 + 2000, 'X', 30000);
+	buf_write(mbox, b.p, b.n, 0);
+	free(b.p);
+	recover_exact(want, wn);
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* A stash cut short by the crash (its checksum fails) was written
+ * before its round touched the mbox: the round's source is intact, and
+ * recovery goes on from the last progress record. */
+START_TEST(test_recover_torn_stash)
+{
+	static const size_t sizes[] = { 300, 30000, 20000, 500, 9000 };
+	static const int del[] = { 1, 0, 0, 1, 0 };
+	struct jplan	 jp;
+	char		*f, *want;
+	size_t		 n, wn;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = build_mbox(f, sizes, 5);
+	memset(&jp, 0, sizeof(jp));
+	jp.stash = TSTASH_MIN;
+	jp.nprog = 1;
+	jp.prog[0] = 2000;
+	jp.sd = 2000;
+	jp.sn = 30000;
+	jp.torn = 1;
+	make_journal(f, n, del, &jp, want, &wn);
+	recover_exact(want, wn);
+	/* A whole stash of an earlier round is no use either. */
+	jp.torn = 0;
+	jp.sd = 0;
+	jp.sn = 2000;
+	make_journal(f, n, del, &jp, want, &wn);
+	recover_exact(want, wn);
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* Mail delivered after the crash, behind the old end, is kept: moved
+ * down behind the new content, whether the crash came in the middle of
+ * the rounds or with the marker recorded but the mbox not cut. */
+START_TEST(test_recover_appended)
+{
+	static const char more[] = "From late@example.org Tue Jan  2 "
+	    "00:00:00 2024\nSubject: late\n\nlate\n\n";
+	struct jplan	 jp;
+	const int	*del;
+	char		*f, *want;
+	size_t		 n, wn;
+	int		 marked;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = mid_mbox(f, &del);
+	for (marked = 0; marked < 2; marked++) {
+		memset(&jp, 0, sizeof(jp));
+		jp.stash = TSTASH_MIN;
+		jp.marked = marked;
+		jp.nprog = 1;
+		jp.prog[0] = 7000;
+		make_journal(f, n, del, &jp, want, &wn);
+		buf_write(mbox, more, sizeof(more) - 1, 1);
+		append_to(want, &wn, more, sizeof(more) - 1);
+		recover_exact(want, wn);
+	}
+	/* Marker recorded, cut done, mail appended after the cut: only the
+	 * journal is left to remove. */
+	jp.marked = 1;
+	make_journal(f, n, del, &jp, want, &wn);
+	ck_assert_int_eq(truncate(mbox, (off_t)wn), 0);
+	buf_write(mbox, more, sizeof(more) - 1, 1);
+	append_to(want, &wn, more, sizeof(more) - 1);
+	recover_exact(want, wn);
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* A journal that does not verify is left alone, and so is the mbox. */
+START_TEST(test_recover_bad_journal)
+{
+	static const off_t spoil[] = { 0, 8, 40, 100, 104 + 3 };
+	struct maildrop	 md;
+	struct jplan	 jp;
+	struct buf	 mb, jb, now;
+	const int	*del;
+	char		 jpath[PATH_LEN + 32];
+	char		*f, *want;
+	size_t		 n, wn, i;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = mid_mbox(f, &del);
+	snprintf(jpath, sizeof(jpath), "%s.pop3d-journal", mbox);
+	for (i = 0; i < NMSGS(spoil); i++) {
+		memset(&jp, 0, sizeof(jp));
+		jp.stash = TSTASH_MIN;
+		jp.nprog = 1;
+		jp.prog[0] = 7000;
+		make_journal(f, n, del, &jp, want, &wn);
+		read_file(jpath, &jb);
+		jb.p[spoil[i]] ^= 0x10;	/* header, or the segment list */
+		buf_write(jpath, jb.p, jb.n, 0);
+		read_file(mbox, &mb);
+		ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend),
+		    MD_PERM);
+		read_file(mbox, &now);
+		ck_assert(now.n == mb.n && memcmp(now.p, mb.p, mb.n) == 0);
+		free(now.p);
+		read_file(jpath, &now);
+		ck_assert(now.n == jb.n && memcmp(now.p, jb.p, jb.n) == 0);
+		free(now.p);
+		free(mb.p);
+		free(jb.p);
+		(void)unlink(jpath);
+	}
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* Deleting only the first, small message of a large mbox: the gap never
+ * grows, so the rounds need a stash; the journal reserves it. */
+START_TEST(test_update_stash_rounds)
+{
+	size_t		 sizes[40], i, n, wn, kept;
+	int		 del[40];
+	char		*f, *want;
+
+	f = xcalloc(1 << 21, 1);
+	want = xcalloc(1 << 21, 1);
+	for (i = 0; i < 40; i++) {
+		sizes[i] = i == 0 ? 200 : 30000 + i * 37;
+		del[i] = i == 0;
+	}
+	n = build_mbox(f, sizes, 40);
+	for (cfr_off = 0; cfr_off < 2; cfr_off++) {
+		update_exact(f, n, del, want, &wn);
+		kept = wn;
+		ck_assert_int_gt(fallocated, TSTASH_MIN);
+		/* Every octet through the journal, then into place. */
+		ck_assert_uint_ge(pwrite_octets, 2 * kept);
+		ck_assert_uint_lt(pwrite_octets, 2 * kept + 64 * 1024);
+		ck_assert_uint_eq(cfr_octets, 0);
+	}
+	cfr_off = 0;
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* Deleting every other message: the gap doubles, no stash is needed (or
+ * reserved), and each kept octet is written once. */
+START_TEST(test_update_plain_rounds)
+{
+	size_t		 sizes[40], i, n, wn, kept;
+	int		 del[40];
+	char		*f, *want;
+
+	f = xcalloc(1 << 21, 1);
+	want = xcalloc(1 << 21, 1);
+	for (i = 0; i < 40; i++) {
+		sizes[i] = 30000 + (i % 5) * 1000;
+		del[i] = i % 2 == 0;
+	}
+	n = build_mbox(f, sizes, 40);
+	for (cfr_off = 0; cfr_off < 2; cfr_off++) {
+		update_exact(f, n, del, want, &wn);
+		kept = wn;
+		ck_assert_int_ge(fallocated, 0);
+		ck_assert_int_lt(fallocated, 4096);
+		if (cfr_off) {
+			ck_assert_uint_eq(cfr_octets, 0);
+			ck_assert_uint_ge(pwrite_octets, kept);
+			ck_assert_uint_lt(pwrite_octets, kept + 4096);
+		} else {
+			ck_assert_uint_eq(cfr_octets, kept);
+			ck_assert_uint_lt(pwrite_octets, 4096);
+		}
+	}
+	cfr_off = 0;
+	free(f);
+	free(want);
+}
+END_TEST
+
+/* Killed, cut short or failing at every step of an UPDATE whose rounds
+ * are plain, then with a stash, then plain; and the same without
+ * copy_file_range. */
+START_TEST(test_crash_rounds)
+{
+	static const size_t sizes[] = { 300, 1500, 800, 3000, 70000, 400,
+	    40000, 700, 500, 1200 };
+	static const int del[] = { 0, 1, 0, 1, 0, 0, 1, 0, 1, 0 };
+	char		*f, *want;
+	size_t		 n, wn;
+
+	f = xcalloc(1 << 20, 1);
+	want = xcalloc(1 << 20, 1);
+	n = build_mbox(f, sizes, NMSGS(sizes));
+	update_exact(f, n, del, want, &wn);
+	ck_assert_int_gt(fallocated, 4096);	/* a stash round */
+	ck_assert_uint_gt(cfr_octets, 0);	/* and plain ones */
+	for (cfr_off = 0; cfr_off < 2; cfr_off++) {
+		crash_run(f, n, del, NULL, 1);
+	}
+	cfr_off = 0;
+	free(f);
+	free(want);
+}
+END_TEST
+
 /* ---- scanning across the read buffer's edges ---- */
 
 START_TEST(test_chunk_edges)
@@ -2075,12 +2694,25 @@ mbox_suite(void)
 	tcase_add_test(tc, test_update_all_with_new_mail);
 	tcase_add_test(tc, test_update_refuses_rewritten);
 	tcase_add_test(tc, test_random_mboxes);
+	tcase_add_test(tc, test_update_stash_rounds);
+	tcase_add_test(tc, test_update_plain_rounds);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("recovery");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_recover_progress);
+	tcase_add_test(tc, test_recover_stash);
+	tcase_add_test(tc, test_recover_torn_stash);
+	tcase_add_test(tc, test_recover_appended);
+	tcase_add_test(tc, test_recover_bad_journal);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("crash");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_crash_update);
+	tcase_add_test(tc, test_crash_rounds);
 	suite_add_tcase(s, tc);
 	return s;
 }

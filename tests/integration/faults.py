@@ -60,11 +60,23 @@ PARTS = os.environ.get('POP3D_FAULTS_PARTS',
                        'mbox,recovery,maildir,random,disk,spool').split(',')
 SEED = 4155
 
-# The deterministic mbox: sizes chosen so that J1 and J4 copy a message
-# larger than pop3d's 64 KiB I/O chunk in several pieces; message 1 stays
+# The deterministic mbox: sizes chosen so that UPDATE's rounds (pop3d(8),
+# DURABILITY) are plain (U2) while the gap in front of the kept data
+# grows, then take a stash (U3) to move message 7 past a small gap, then
+# are plain again, the last one copying more than pop3d's 64 KiB I/O
+# chunk (in pieces, where copy_file_range is not there); message 1 stays
 # where it is, the rest from message 2 on is rewritten.
-FIX_SIZES = (600, 1500, 800, 150000, 400, 3000, 700, 90000, 500, 1200)
-FIX_DELE = (2, 5, 6, 9)
+FIX_SIZES = (600, 1500, 800, 3000, 400, 6000, 100000, 120000, 70000, 1200)
+FIX_DELE = (2, 4, 6, 8)
+# Errors of copy_file_range that make pop3d copy through user space.
+CFR_FALLBACK = ('ENOSYS', 'EXDEV', 'EOPNOTSUPP', 'EINVAL')
+NO_CFR = 'copy_file_range:error=ENOSYS'
+# The steps of UPDATE that the reference session must show, so that the
+# kills and faults reach every one.
+UPDATE_STEPS = ('lock+check', 'U1 journal', 'U1 reserve', 'U1 rename',
+                'U2 plain round', 'progress record', 'U3 stash',
+                'U3 in place', 'U4 marker', 'U4 marker record', 'U5 cut',
+                'U6 unlink', 'unlock+reply')
 # The deterministic Maildir: where each message lives, and the session.
 MD_SUBDIRS = ('new', 'cur', 'new', 'cur', 'new', 'cur', 'new', 'cur')
 MD_RETR = (1, 3, 4)
@@ -77,11 +89,12 @@ FAULT_CALLS = {'openat', 'open', 'read', 'pread64', 'write', 'pwrite64',
                'fsync', 'fdatasync', 'rename', 'renameat', 'renameat2',
                'link', 'linkat', 'unlink', 'unlinkat', 'ftruncate',
                'fcntl', 'flock', 'close', 'newfstatat', 'fstat', 'statx',
-               'lseek', 'getdents64', 'poll', 'uname'}
+               'lseek', 'getdents64', 'poll', 'uname', 'copy_file_range',
+               'fallocate'}
 # Calls that can also meet a full disk or an exhausted quota.
 SPACE_CALLS = {'openat', 'open', 'write', 'pwrite64', 'fsync', 'fdatasync',
-               'rename', 'link', 'ftruncate'}
-QUOTA_CALLS = {'pwrite64', 'openat'}
+               'rename', 'link', 'ftruncate', 'copy_file_range', 'fallocate'}
+QUOTA_CALLS = {'pwrite64', 'openat', 'copy_file_range', 'fallocate'}
 
 # Random kills.
 RANDOM_MBOX_MSGS = 1500
@@ -90,11 +103,12 @@ RANDOM_MAILDIR_MSGS = 1500
 RANDOM_MAILDIR_RUNS = 12
 
 # Full disk: an 8 MiB filesystem, an mbox of about 1.5 MiB, a filler that
-# leaves FREE_LEFT octets free.
+# leaves FREE_LEFT octets free: less than the smallest stash (64 KiB), far
+# less than the kept data.
 FS_SIZE_MB = 8
 FULL_MSGS = 30
 FULL_MSG_SIZE = 50000
-FREE_LEFT = 256 * 1024
+FREE_LEFT = 40 * 1024
 
 TRACE_CALL = re.compile(r'^(\d+) +(([a-z_][a-z0-9_]*)\(.*)$')
 LOGGED_IN = re.compile(rb'^\+OK Logged in, (\d+) messages')
@@ -154,8 +168,10 @@ class Drop:
     def file(self, name):
         return os.path.join(self.dir, name)
 
-    def pipe(self, trace=None, inject=None):
-        """pop3d as the owner; under strace when trace is given."""
+    def pipe(self, trace=None, inject=None, also=None):
+        """pop3d as the owner; under strace when trace is given, with
+        inject and also (another injection, for all of a call) if
+        given."""
         argv = ml.pop3d_argv(self.passwd)
         if trace is None:
             return ml.Pipe(argv, self.log, env=self.env.run_env,
@@ -163,8 +179,9 @@ class Drop:
         pre = [self.env.tools['strace'], '-f', '-o', trace]
         if self.env.account.root:
             pre += ['-u', self.env.account.name]
-        if inject:
-            pre += ['-e', 'inject=' + inject]
+        for inj in (inject, also):
+            if inj:
+                pre += ['-e', 'inject=' + inj]
         return ml.Pipe(pre + argv, self.log, env=self.env.run_env)
 
     def deliver(self, msg):
@@ -230,17 +247,37 @@ def points_after(calls, marker, until=None, steps=(), step='recovery'):
 
 
 def update_steps(mbox):
-    """Labels for the calls of an mbox UPDATE, after pop3d(8)'s J1-J6."""
+    """Labels for the calls of an mbox UPDATE, after pop3d(8)'s U1-U6.
+    A record's first octet is its kind: P progress, S stash, M marker;
+    the marker in the mailbox starts with NUL."""
     j = mbox + ml.JOURNAL
+    state = {'stash': False}
+
+    def stash(x):
+        return x.startswith('pwrite64(') and '"S\\0' in x
+
+    def in_place(x):
+        # The write after a stash record: its octets into the mailbox.
+        if not x.startswith('pwrite64('):
+            return False
+        was, state['stash'] = state['stash'], stash(x)
+        return was
     return [
         ('lock+check', lambda x: 'F_WRLCK' in x),
-        ('J1 journal', lambda x: (j + '.tmp"') in x and 'openat' in x),
-        ('J1 rename', lambda x: x.startswith('rename(')),
-        ('J2 marker', lambda x: ('"' + j + '", O_RDWR') in x),
-        ('J3 phase R', lambda x: '"R", 1,' in x),
-        ('J4 copy', lambda x: 'pread64' in x and ', 112)' in x),
-        ('J5 cut', lambda x: 'ftruncate' in x),
-        ('J6 unlink', lambda x: ('unlink("' + j + '")') in x),
+        ('U1 journal', lambda x: (j + '.tmp"') in x and 'openat' in x),
+        ('U1 reserve', lambda x: x.startswith('fallocate(')),
+        ('U1 rename', lambda x: x.startswith('rename(')),
+        ('U2 plain round', lambda x: x.startswith('copy_file_range(')),
+        ('progress record', lambda x: x.startswith('pwrite64(') and
+         '"P\\0' in x),
+        ('U3 stash', stash),
+        ('U3 in place', in_place),
+        ('U4 marker', lambda x: x.startswith('pwrite64(') and
+         '"\\0' in x.split(',')[1] and ', 16, ' in x),
+        ('U4 marker record', lambda x: x.startswith('pwrite64(') and
+         '"M\\0' in x),
+        ('U5 cut', lambda x: 'ftruncate' in x),
+        ('U6 unlink', lambda x: ('unlink("' + j + '")') in x),
         ('unlock+reply', lambda x: ('unlink("' + mbox + '.lock")') in x),
     ]
 
@@ -439,13 +476,14 @@ def mbox_session(drop, fx, p):
     return p.cmd(b'QUIT'), None
 
 
-def reference(env, kind, fx, run, marker, until=None, steps_of=None):
-    """Run a case's session once under strace without injection; its
-    trace's calls after marker."""
+def reference(env, kind, fx, run, marker, until=None, steps_of=None,
+              also=None):
+    """Run a case's session once under strace without injection (but
+    also, if given); its trace's calls after marker."""
     drop = Drop(env, 'ref-' + kind + '-', kind)
     fx.setup(drop)
     trace = drop.file('trace')
-    p = drop.pipe(trace)
+    p = drop.pipe(trace, also)
     resp, err = run(drop, fx, p)
     p.wait()
     if err or resp is None:
@@ -457,14 +495,15 @@ def reference(env, kind, fx, run, marker, until=None, steps_of=None):
     return drop, calls, pts, resp
 
 
-def mbox_kill(env, fx, point, rename_at, after):
+def mbox_kill(env, fx, point, rename_at, after, also=None):
     drop = Drop(env, 'kill-', 'mbox')
-    out = Outcome('mbox: SIGKILL at %s%s' % (point.text(), ', mail after'
-                                             if after else ''))
+    out = Outcome('mbox%s: SIGKILL at %s%s' % (
+        ' without copy_file_range' if also else '', point.text(),
+        ', mail after' if after else ''))
     fx.setup(drop)
     trace = drop.file('trace')
     p = drop.pipe(trace, '%s:signal=SIGKILL:when=%d' % (point.name,
-                                                       point.nth))
+                                                       point.nth), also)
     resp, err = mbox_session(drop, fx, p)
     p.wait()
     if err:
@@ -489,13 +528,14 @@ def mbox_kill(env, fx, point, rename_at, after):
     return out
 
 
-def mbox_fault(env, fx, point, err_name):
+def mbox_fault(env, fx, point, err_name, also=None):
     drop = Drop(env, 'fault-', 'mbox')
-    out = Outcome('mbox: %s at %s' % (err_name, point.text()))
+    out = Outcome('mbox%s: %s at %s' % (
+        ' without copy_file_range' if also else '', err_name, point.text()))
     fx.setup(drop)
     trace = drop.file('trace')
     p = drop.pipe(trace, '%s:error=%s:when=%d' % (point.name, err_name,
-                                                 point.nth))
+                                                 point.nth), also)
     resp, err = mbox_session(drop, fx, p)
     p.wait()
     if err:
@@ -505,6 +545,11 @@ def mbox_fault(env, fx, point, err_name):
     if miss:
         out.bad(miss)
     judge_answer(drop, fx, resp, point, out)
+    if point.name == 'copy_file_range' and err_name in CFR_FALLBACK and \
+            resp != b'+OK Bye\r\n':
+        out.bad('copy_file_range failing with %s: pop3d copies through '
+                'user space and must complete, but QUIT got %r' %
+                (err_name, resp))
     if drop.deliver(fx.after) != 0:
         out.bad('procmail failed after the failed UPDATE')
     judge_mbox(drop, fx.known, fx.states(True), out)
@@ -552,6 +597,8 @@ def fault_plan(points):
         if pt.name not in FAULT_CALLS:
             continue
         plan.append((pt, 'EIO'))
+        if pt.name == 'copy_file_range':
+            plan += [(pt, e) for e in CFR_FALLBACK]
         if pt.name in SPACE_CALLS:
             plan.append((pt, 'ENOSPC'))
         if pt.name in QUOTA_CALLS:
@@ -561,26 +608,31 @@ def fault_plan(points):
 
 # ---- kills and faults during recovery ----
 
+def first_at(step, name):
+    """A picker: the first call name of the reference UPDATE's step."""
+    return lambda pts: [pt for pt in pts if pt.step == step and
+                        pt.name == name][0]
+
+
 CRASHES = (
-    # (name, call, nth): where a first session is killed to leave a
-    # journal for the recovery under test.
-    ('phase P, marker written', 'fdatasync', 1),
-    ('phase R, J4 done', 'ftruncate', 1),
-    ('cut, journal not removed', 'unlink', None),
+    # (name, picker): where a first session is killed to leave a journal
+    # for the recovery under test; picker finds the call among the
+    # reference UPDATE's.
+    ('journal named, no round done', first_at('U2 plain round',
+                                              'copy_file_range')),
+    ('a plain round done, not recorded', first_at('progress record',
+                                                  'pwrite64')),
+    ('a stash durable, not in place', first_at('U3 in place', 'pwrite64')),
+    ('marker recorded, not cut', first_at('U5 cut', 'ftruncate')),
+    ('cut, journal not removed', first_at('U6 unlink', 'unlink')),
 )
 
 
 def crash_template(env, fx, pts, crash):
     """A directory state left by killing the fixed session at crash:
     {file name: octets}."""
-    label, name, nth = crash
-    if nth is None:
-        # The unlink of the journal: the last unlink before the dotlock's.
-        cands = [pt for pt in pts if pt.name == name and
-                 ml.JOURNAL + '")' in pt.line]
-        point = cands[0]
-    else:
-        point = [pt for pt in pts if pt.name == name][nth - 1]
+    label, pick = crash
+    point = pick(pts)
     drop = Drop(env, 'crash-', 'mbox')
     fx.setup(drop)
     trace = drop.file('trace')
@@ -905,7 +957,11 @@ def part_mbox(env):
                                     steps_of=update_steps)
     t.check(resp == b'+OK Bye\r\n' and pts, 'mbox: the reference session '
             'under strace completes (%d calls after QUIT)' % len(pts))
-    rename_at = [pt.index for pt in pts if pt.step == 'J1 rename' and
+    steps = collections.Counter(pt.step for pt in pts)
+    t.check(all(steps[x] for x in UPDATE_STEPS), 'mbox: the reference '
+            'UPDATE makes every step of pop3d(8) (calls per step: %s)' %
+            ', '.join('%s %d' % (x, steps[x]) for x in UPDATE_STEPS))
+    rename_at = [pt.index for pt in pts if pt.step == 'U1 rename' and
                  pt.name == 'rename'][0]
     kills = run_all([(mbox_kill, (env, fx, pt, rename_at, after))
                      for pt in pts for after in (False, True)])
@@ -916,6 +972,30 @@ def part_mbox(env):
     faults = run_all([(mbox_fault, (env, fx, pt, e)) for pt, e in plan])
     report(t, faults)
     summary('mbox faults at %d points' % len(plan), faults)
+    # Where copy_file_range is not there: the copies go through reads and
+    # writes; kills and faults at each of those calls too.
+    _, _, npts, resp = reference(env, 'mbox', fx, mbox_session, 'QUIT',
+                                 steps_of=update_steps, also=NO_CFR)
+    moves = [pt for pt in npts if pt.step == 'U2 plain round' and
+             pt.name == 'pwrite64']
+    t.check(resp == b'+OK Bye\r\n' and len(moves) > 2, 'mbox without '
+            'copy_file_range: the reference session completes, its plain '
+            'rounds copy with %d pwrite64 calls' % len(moves))
+    npts = [pt for pt in npts if pt.name != 'copy_file_range']
+    rename_at = [pt.index for pt in npts if pt.step == 'U1 rename' and
+                 pt.name == 'rename'][0]
+    kills = run_all([(mbox_kill, (env, fx, pt, rename_at, True, NO_CFR))
+                     for pt in npts])
+    report(t, kills)
+    summary('mbox without copy_file_range: SIGKILL at each of %d calls' %
+            len(npts), kills)
+    plan = [(pt, e) for pt, e in fault_plan(npts) if pt.name in
+            ('pread64', 'pwrite64') and pt.step == 'U2 plain round']
+    faults = run_all([(mbox_fault, (env, fx, pt, e, NO_CFR))
+                      for pt, e in plan])
+    report(t, faults)
+    summary('mbox without copy_file_range: faults at the %d points of '
+            'its copies' % len(plan), faults)
     print('# mbox kills and faults: %.1f s' % (time.monotonic() - t0),
           flush=True)
     return fx, calls, pts
@@ -1121,10 +1201,11 @@ def full_disk(env, kind):
         fs.fill(filler, max(0, fs.free() - FREE_LEFT))
         before = ml.read_or_empty(drop.path)
         r = quit_after(drop, [2])
-        t.check(r.startswith(b'-ERR [SYS/TEMP]'), '%s: %d KiB free, the '
-                'journal for DELE 2 (%d KiB) does not fit: QUIT gets -ERR '
-                '[SYS/TEMP]' % (what, fs.free() >> 10,
-                                len(before) >> 10), r)
+        t.check(r.startswith(b'-ERR [SYS/TEMP]'), '%s: %d KiB free; DELE 2 '
+                'moves %d KiB down by one message, which needs a stash of '
+                'at least 64 KiB: the journal does not fit, QUIT gets -ERR '
+                '[SYS/TEMP]' % (what, fs.free() >> 10, len(ml.mbox_of(
+                    msgs[2:])) >> 10), r)
         t.check(ml.read_or_empty(drop.path) == before and
                 not ml.leftovers(drop.path), '%s: the mbox is untouched '
                 'and nothing is left beside it' % what,
@@ -1132,14 +1213,23 @@ def full_disk(env, kind):
         r = quit_after(drop, [FULL_MSGS])
         t.check(r == b'+OK Bye\r\n' and ml.read_or_empty(drop.path) ==
                 ml.mbox_of(msgs[:-1]), '%s: deleting the last message '
-                'needs a journal of no content: +OK Bye, mbox exact' %
-                what, r)
+                'moves nothing: +OK Bye, mbox exact' % what, r)
+        # Every other message: the gap doubles, no stash; the old journal
+        # held all the kept data (700 KiB here).
+        free = fs.free()
+        r = quit_after(drop, range(1, FULL_MSGS, 2))
+        rest = msgs[1:-1:2]
+        t.check(r == b'+OK Bye\r\n' and ml.read_or_empty(drop.path) ==
+                ml.mbox_of(rest) and not ml.leftovers(drop.path),
+                '%s: %d KiB free, DELE of every other message needs no '
+                'stash: +OK Bye, mbox exact, nothing left beside it' %
+                (what, free >> 10), r)
         fs.fill(filler)
         t.check(fs.free() < 4096, '%s: the disk is full (%d octets free)' %
                 (what, fs.free()))
         r = quit_after(drop, [2])
         t.check(r.startswith(b'-ERR [SYS/TEMP]') and
-                ml.read_or_empty(drop.path) == ml.mbox_of(msgs[:-1]) and
+                ml.read_or_empty(drop.path) == ml.mbox_of(rest) and
                 not ml.leftovers(drop.path), '%s: no room for the dotlock: '
                 'login gets -ERR [SYS/TEMP], mbox untouched' % what, r)
         r = quit_after(mdir, [2], [1])
@@ -1156,7 +1246,7 @@ def full_disk(env, kind):
         out = Outcome('%s: room again: DELE 2 gets +OK Bye' % what)
         if r != b'+OK Bye\r\n':
             out.bad('QUIT got %r\n%s' % (r, ml.log_tail(drop.log)))
-        want = [m for i, m in enumerate(msgs[:-1], 1) if i != 2]
+        want = [m for i, m in enumerate(rest, 1) if i != 2]
         judge_mbox(drop, known, {'new': want}, out)
         report(t, [out])
     finally:
@@ -1263,9 +1353,11 @@ def part_spool(env):
             ('gid mail', acct.name, gid_mail, [])):
         drop = SpoolDrop(env, spool, login, gid, flags)
         spool_session(t, drop, fx, how)
-        # Kills at calls only UPDATE makes: the first rename (before
-        # J1's rename: old), J2's and J3's syncs, J5's cut (new).
-        for call, nth, want in (('rename', 1, 'old'),
+        # Kills at calls only UPDATE makes: U1's rename (the second: the
+        # first is the login's scan writing PATH.pop3d-cache into a spool
+        # that setup emptied; killed there: old), the first rounds' syncs,
+        # U5's cut (new).
+        for call, nth, want in (('rename', 2, 'old'),
                                 ('fdatasync', 1, 'new'),
                                 ('fdatasync', 2, 'new'),
                                 ('ftruncate', 1, 'new')):
