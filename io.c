@@ -13,7 +13,7 @@
 
 struct msgout {
 	int	 bol;		/* at the beginning of a line */
-	int	 lastcr;	/* last octet sent was CR */
+	int	 lastcr;	/* the line so far ends in CR */
 	off_t	 linelen;	/* octets of the current line so far */
 	int	 inbody;	/* past the header (TOP counting) */
 	long	 lines;		/* body lines still to send, -1 for all */
@@ -22,7 +22,7 @@ struct msgout {
 static int	io_wait(int, short, int);
 static int	io_fill(uint64_t);
 static int	msg_chunk(struct msgout *, const char *, size_t);
-static int	msg_eol(struct msgout *);
+static int	msg_top_eol(struct msgout *, off_t, int);
 
 static int	 in_fd = 0, out_fd = 1;
 static char	 inbuf[IO_INBUF];
@@ -261,53 +261,75 @@ io_sent(void)
 	return sent + out_len;
 }
 
-/* End a line: CR if the file had none, then LF. 1 when TOP is done. */
+/* A line of total octets ended (cr: its last octet was CR): count it for
+ * TOP; 1 when TOP has sent all it should. */
 static int
-msg_eol(struct msgout *mo)
+msg_top_eol(struct msgout *mo, off_t total, int cr)
 {
-	int	empty = mo->linelen == 0 || (mo->linelen == 1 && mo->lastcr);
-
-	io_write(mo->lastcr ? "\n" : "\r\n", mo->lastcr ? 1 : 2);
-	mo->bol = 1;
-	mo->lastcr = 0;
-	mo->linelen = 0;
-	if (mo->inbody && mo->lines > 0) {
-		mo->lines--;
-	}
-	if (!mo->inbody && empty) {
-		mo->inbody = 1;
+	if (mo->inbody) {
+		if (mo->lines > 0) {
+			mo->lines--;
+		}
+	} else if (total == 0 || (total == 1 && cr)) {
+		mo->inbody = 1;		/* the empty line ends the header */
 	}
 	return mo->inbody && mo->lines == 0;
 }
 
-/* Send one chunk of a message; 1 when TOP has sent all it should. */
+/* Send one chunk of a message; 1 when TOP has sent all it should.  Each
+ * whole line is copied straight into outbuf with its CRLF; a line cut by
+ * the chunk's end carries lastcr and linelen into the next chunk. */
 static int
 msg_chunk(struct msgout *mo, const char *p, size_t n)
 {
-	const char	*lf;
+	const char	*end = p + n, *lf;
+	off_t		 linelen = mo->linelen;
 	size_t		 k;
+	int		 cr, lastcr = mo->lastcr;
 
-	while (n > 0) {
-		if (mo->bol && p[0] == '.') {
-			io_write(".", 1);	/* RFC 1939 3: byte-stuff */
-		}
-		mo->bol = 0;
-		lf = memchr(p, '\n', n);
-		k = lf != NULL ? (size_t)(lf - p) : n;
-		if (k > 0) {
-			io_write(p, k);
-			mo->lastcr = p[k - 1] == '\r';
-			mo->linelen += (off_t)k;
-		}
-		if (lf == NULL) {
+	if (n == 0) {
+		return 0;
+	}
+	if (mo->bol && p[0] == '.') {
+		io_write(".", 1);	/* RFC 1939 3: byte-stuff */
+	}
+	for (;;) {
+		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+			io_write(p, (size_t)(end - p));
+			mo->bol = 0;
+			mo->lastcr = end[-1] == '\r';
+			mo->linelen = linelen + (end - p);
 			return 0;
 		}
-		p += k + 1;
-		n -= k + 1;
-		if (msg_eol(mo)) {
+		k = (size_t)(lf - p);
+		cr = k > 0 ? lf[-1] == '\r' : lastcr;
+		if (sizeof(outbuf) - out_len >= k + 2) {
+			memcpy(outbuf + out_len, p, k);
+			out_len += k;
+			if (!cr) {
+				outbuf[out_len++] = '\r';
+			}
+			outbuf[out_len++] = '\n';
+		} else {
+			io_write(p, k);
+			io_write(&"\r\n"[cr], cr ? 1 : 2);
+		}
+		if (mo->lines >= 0 && msg_top_eol(mo, linelen + (off_t)k, cr)) {
+			mo->bol = 1;
 			return 1;
 		}
+		linelen = 0;
+		lastcr = 0;
+		if ((p = lf + 1) == end) {
+			break;
+		}
+		if (p[0] == '.') {
+			io_write(".", 1);
+		}
 	}
+	mo->bol = 1;
+	mo->lastcr = 0;
+	mo->linelen = 0;
 	return 0;
 }
 
@@ -341,8 +363,8 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		off += n;
 		len -= n;
 	}
-	if (!mo.bol) {
-		msg_eol(&mo);		/* the last line had no LF */
+	if (!mo.bol) {			/* the last line had no LF */
+		io_write(mo.lastcr ? "\n" : "\r\n", mo.lastcr ? 1 : 2);
 	}
 	io_write(".\r\n", 3);
 	return 0;
