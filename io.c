@@ -3,6 +3,9 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +24,7 @@ struct msgout {
 
 static int	io_wait(int, short, int);
 static int	io_fill(uint64_t);
+static const char *copy_line(const char *, const char *);
 static int	msg_chunk(struct msgout *, const char *, size_t);
 static int	msg_top_eol(struct msgout *, off_t, int);
 
@@ -276,16 +280,67 @@ msg_top_eol(struct msgout *mo, off_t total, int cr)
 	return mo->inbody && mo->lines == 0;
 }
 
+/* Copy octets from p into outbuf up to the next LF, flushing as it
+ * fills; the LF's address, with room for 3 more octets in outbuf, or NULL
+ * when there is no LF before end (everything copied).  With SSE2, 16
+ * octets are copied and searched at a time while the input and outbuf
+ * have room for them; memchr and memcpy do the rest. */
+static const char *
+copy_line(const char *p, const char *end)
+{
+	const char	*lf;
+	size_t		 k;
+#ifdef __SSE2__
+	const __m128i	 nl = _mm_set1_epi8('\n');
+	__m128i		 v;
+	char		*o = outbuf + out_len;
+	unsigned	 m;
+
+	while (end - p >= 16) {
+		if (o > outbuf + sizeof(outbuf) - (16 + 2)) {
+			out_len = (size_t)(o - outbuf);
+			(void)io_flush();	/* empties outbuf, even failing */
+			o = outbuf;
+		}
+		v = _mm_loadu_si128((const __m128i *)p);
+		_mm_storeu_si128((__m128i *)o, v);
+		m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
+		if (m != 0) {
+			k = (size_t)__builtin_ctz(m);
+			out_len = (size_t)(o - outbuf) + k;
+			return p + k;
+		}
+		p += 16;
+		o += 16;
+	}
+	out_len = (size_t)(o - outbuf);
+#endif
+	if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+		io_write(p, (size_t)(end - p));
+		return NULL;
+	}
+	k = (size_t)(lf - p);
+	if (sizeof(outbuf) - out_len >= k + 3) {
+		memcpy(outbuf + out_len, p, k);
+		out_len += k;
+	} else {
+		io_write(p, k);
+		if (sizeof(outbuf) - out_len < 3) {
+			(void)io_flush();
+		}
+	}
+	return lf;
+}
+
 /* Send one chunk of a message; 1 when TOP has sent all it should.  Each
- * whole line is copied straight into outbuf with its CRLF; a line cut by
- * the chunk's end carries lastcr and linelen into the next chunk. */
+ * line goes straight into outbuf with its CRLF; a line cut by the chunk's
+ * end carries lastcr and linelen into the next chunk. */
 static int
 msg_chunk(struct msgout *mo, const char *p, size_t n)
 {
-	const char	*end = p + n, *lf;
+	const char	*start = p, *end = p + n, *lf;
 	off_t		 linelen = mo->linelen;
-	size_t		 k;
-	int		 cr, lastcr = mo->lastcr;
+	int		 cr;
 
 	if (n == 0) {
 		return 0;
@@ -294,37 +349,29 @@ msg_chunk(struct msgout *mo, const char *p, size_t n)
 		io_write(".", 1);	/* RFC 1939 3: byte-stuff */
 	}
 	for (;;) {
-		if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
-			io_write(p, (size_t)(end - p));
+		if ((lf = copy_line(p, end)) == NULL) {
 			mo->bol = 0;
 			mo->lastcr = end[-1] == '\r';
 			mo->linelen = linelen + (end - p);
 			return 0;
 		}
-		k = (size_t)(lf - p);
-		cr = k > 0 ? lf[-1] == '\r' : lastcr;
-		if (sizeof(outbuf) - out_len >= k + 2) {
-			memcpy(outbuf + out_len, p, k);
-			out_len += k;
-			if (!cr) {
-				outbuf[out_len++] = '\r';
-			}
-			outbuf[out_len++] = '\n';
-		} else {
-			io_write(p, k);
-			io_write(&"\r\n"[cr], cr ? 1 : 2);
+		/* The octet before the LF is in this chunk or the last. */
+		cr = lf > start ? lf[-1] == '\r' : mo->lastcr;
+		if (!cr) {
+			outbuf[out_len++] = '\r';
 		}
-		if (mo->lines >= 0 && msg_top_eol(mo, linelen + (off_t)k, cr)) {
+		outbuf[out_len++] = '\n';
+		if (mo->lines >= 0 &&
+		    msg_top_eol(mo, linelen + (lf - p), cr)) {
 			mo->bol = 1;
 			return 1;
 		}
 		linelen = 0;
-		lastcr = 0;
 		if ((p = lf + 1) == end) {
 			break;
 		}
 		if (p[0] == '.') {
-			io_write(".", 1);
+			outbuf[out_len++] = '.';
 		}
 	}
 	mo->bol = 1;
