@@ -69,9 +69,12 @@
 
 /* Client input buffered at once; also what the privsep child hands over. */
 #define IO_INBUF		4096
-/* I/O chunk for reading mail and for the output buffer. */
+/* I/O chunk for reading mail.  The output buffer is larger: RETR of a
+ * 500 MiB mbox took some 15% less of pop3d's CPU with 128 KiB writes to
+ * the client than with 64 KiB (half the write and poll calls); 256 KiB
+ * did no better. */
 #define IO_CHUNK		(64 * 1024)
-#define IO_OUTBUF		(64 * 1024)
+#define IO_OUTBUF		(128 * 1024)
 
 /* Argon2id cost for --hash: libsodium's interactive limits by default. */
 #define HASH_OPS_MIN		1ULL
