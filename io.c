@@ -386,7 +386,8 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 	static char	buf[IO_CHUNK];
 	struct msgout	mo = { 1, 0, 0, 0, lines };
 	ssize_t		n;
-	size_t		want;
+	size_t		want, step = sizeof(buf);
+	off_t		done = 0;
 
 	if (lines == 0) {
 		mo.lines = 0;
@@ -394,7 +395,14 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		mo.lines = -1;
 	}
 	while (len > 0) {
-		want = len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf);
+		/* TOP mostly wants a header: it reads IO_TOP_READ, then as
+		 * much as it has read so far, up to IO_CHUNK, so that the
+		 * chunks still end at every multiple of IO_CHUNK. */
+		if (lines >= 0) {
+			step = done == 0 ? IO_TOP_READ : done <
+			    (off_t)sizeof(buf) ? (size_t)done : sizeof(buf);
+		}
+		want = len < (off_t)step ? (size_t)len : step;
 		n = pread(fd, buf, want, off);
 		if (n == -1 && errno == EINTR) {
 			continue;
@@ -409,6 +417,7 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		}
 		off += n;
 		len -= n;
+		done += n;
 	}
 	if (!mo.bol) {			/* the last line had no LF */
 		io_write(mo.lastcr ? "\n" : "\r\n", mo.lastcr ? 1 : 2);

@@ -75,6 +75,9 @@
  * did no better. */
 #define IO_CHUNK		(64 * 1024)
 #define IO_OUTBUF		(128 * 1024)
+/* TOP's first read: a header seldom needs more (a power of 2 that divides
+ * IO_CHUNK; io.c doubles it from there). */
+#define IO_TOP_READ		(4 * 1024)
 
 /* Argon2id cost for --hash: libsodium's interactive limits by default. */
 #define HASH_OPS_MIN		1ULL

@@ -1057,6 +1057,74 @@ START_TEST(test_top_random)
 }
 END_TEST
 
+/* TOP reads IO_TOP_READ octets first, then twice what it has: the empty
+ * line, a stuffed dot and a dot in mid-line at each of those ends. */
+START_TEST(test_top_small_reads)
+{
+	static const long	tops[] = { 0, 1, 3, -1 };
+	char			*c, what[64];
+	size_t			 b, n, t;
+	int			 d, kind;
+
+	n = 2 * IO_CHUNK + 64;
+	c = filled(n);
+	for (b = IO_TOP_READ; b <= 2 * IO_CHUNK; b *= 2) {
+		for (d = -3; d <= 3; d++) {
+			for (kind = 0; kind < 3; kind++) {
+				memset(c, 'a', n);
+				memcpy(c, "X: ", 3);
+				c[100] = '\n';
+				c[b + d + 20] = '\n';
+				c[b + d + 40] = '\n';
+				c[n - 1] = '\n';
+				if (kind == 0) {	/* "\r" | "\n": empty line */
+					memcpy(c + b + d - 2, "\n\r\n.b", 5);
+				} else if (kind == 1) {	/* LF | '.' */
+					memcpy(c + b + d - 1, "\n.", 2);
+					memcpy(c + b + d + 10, "\n\n.", 3);
+				} else {		/* a '.' in mid-line */
+					c[b + d] = '.';
+					memcpy(c + b + d + 10, "\r\n\r\n", 4);
+				}
+				for (t = 0; t < sizeof(tops) / sizeof(tops[0]);
+				    t++) {
+					snprintf(what, sizeof(what), "end %zu%+d, "
+					    "case %d", b, d, kind);
+					expect_model(c, n, tops[t], what);
+				}
+			}
+		}
+	}
+	free(c);
+}
+END_TEST
+
+/* TOP of a message longer than its first reads stops at the message's
+ * end, not at the next one's. */
+START_TEST(test_top_range)
+{
+	struct out	 o;
+	char		*f, *want;
+	size_t		 len = 3 * IO_TOP_READ + 5, n = len + 40, wn;
+
+	f = filled(n);
+	memcpy(f, "From x\n", 7);
+	memcpy(f + 7, "S: s\n\n", 6);
+	f[7 + 100] = '\n';
+	f[7 + IO_TOP_READ + 3] = '\n';
+	f[7 + len - 1] = '\n';
+	memcpy(f + 7 + len, "From y\nT: t\n\nnext\n", 18);
+	want = model_top(f + 7, len, 1000, &wn);
+	send_range(f, n, 7, (off_t)len, 1000, &o);
+	ck_assert_uint_eq(o.n, wn);
+	ck_assert_int_eq(memcmp(o.p, want, wn), 0);
+	ck_assert_int_eq(memcmp(o.p + o.n - 6, "a\r\n.\r\n", 6), 0);
+	free(o.p);
+	free(want);
+	free(f);
+}
+END_TEST
+
 /* ---- the sizer agrees with what RETR sends ---- */
 
 START_TEST(test_sizer_cases)
@@ -1187,6 +1255,8 @@ io_suite(void)
 	tcase_add_test(tc, test_top_split_lines);
 	tcase_add_test(tc, test_send_tiny);
 	tcase_add_test(tc, test_top_random);
+	tcase_add_test(tc, test_top_small_reads);
+	tcase_add_test(tc, test_top_range);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sizer");
