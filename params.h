@@ -70,7 +70,7 @@
 /* Client input buffered at once; also what the privsep child hands over. */
 #define IO_INBUF		4096
 /* I/O chunk for reading mail.  The output buffer is larger: RETR of a
- * 500 MiB mbox took some 15% less of pop3d's CPU with 128 KiB writes to
+ * 500 MiB mbox took some 10% less of pop3d's CPU with 128 KiB writes to
  * the client than with 64 KiB (half the write and poll calls); 256 KiB
  * did no better. */
 #define IO_CHUNK		(64 * 1024)
