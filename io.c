@@ -3,6 +3,9 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +16,7 @@
 
 struct msgout {
 	int	 bol;		/* at the beginning of a line */
-	int	 lastcr;	/* last octet sent was CR */
+	int	 lastcr;	/* the line so far ends in CR */
 	off_t	 linelen;	/* octets of the current line so far */
 	int	 inbody;	/* past the header (TOP counting) */
 	long	 lines;		/* body lines still to send, -1 for all */
@@ -21,8 +24,9 @@ struct msgout {
 
 static int	io_wait(int, short, int);
 static int	io_fill(uint64_t);
+static const char *copy_line(const char *, const char *);
 static int	msg_chunk(struct msgout *, const char *, size_t);
-static int	msg_eol(struct msgout *);
+static int	msg_top_eol(struct msgout *, off_t, int);
 
 static int	 in_fd = 0, out_fd = 1;
 static char	 inbuf[IO_INBUF];
@@ -261,53 +265,118 @@ io_sent(void)
 	return sent + out_len;
 }
 
-/* End a line: CR if the file had none, then LF. 1 when TOP is done. */
+/* A line of total octets ended (cr: its last octet was CR): count it for
+ * TOP; 1 when TOP has sent all it should. */
 static int
-msg_eol(struct msgout *mo)
+msg_top_eol(struct msgout *mo, off_t total, int cr)
 {
-	int	empty = mo->linelen == 0 || (mo->linelen == 1 && mo->lastcr);
-
-	io_write(mo->lastcr ? "\n" : "\r\n", mo->lastcr ? 1 : 2);
-	mo->bol = 1;
-	mo->lastcr = 0;
-	mo->linelen = 0;
-	if (mo->inbody && mo->lines > 0) {
-		mo->lines--;
-	}
-	if (!mo->inbody && empty) {
-		mo->inbody = 1;
+	if (mo->inbody) {
+		if (mo->lines > 0) {
+			mo->lines--;
+		}
+	} else if (total == 0 || (total == 1 && cr)) {
+		mo->inbody = 1;		/* the empty line ends the header */
 	}
 	return mo->inbody && mo->lines == 0;
 }
 
-/* Send one chunk of a message; 1 when TOP has sent all it should. */
-static int
-msg_chunk(struct msgout *mo, const char *p, size_t n)
+/* Copy octets from p into outbuf up to the next LF, flushing as it
+ * fills; the LF's address, with room for 3 more octets in outbuf, or NULL
+ * when there is no LF before end (everything copied).  With SSE2, 16
+ * octets are copied and searched at a time while the input and outbuf
+ * have room for them; memchr and memcpy do the rest. */
+static const char *
+copy_line(const char *p, const char *end)
 {
 	const char	*lf;
 	size_t		 k;
+#ifdef __SSE2__
+	const __m128i	 nl = _mm_set1_epi8('\n');
+	__m128i		 v;
+	char		*o = outbuf + out_len;
+	unsigned	 m;
 
-	while (n > 0) {
-		if (mo->bol && p[0] == '.') {
-			io_write(".", 1);	/* RFC 1939 3: byte-stuff */
+	while (end - p >= 16) {
+		if (o > outbuf + sizeof(outbuf) - (16 + 2)) {
+			out_len = (size_t)(o - outbuf);
+			(void)io_flush();	/* empties outbuf, even failing */
+			o = outbuf;
 		}
-		mo->bol = 0;
-		lf = memchr(p, '\n', n);
-		k = lf != NULL ? (size_t)(lf - p) : n;
-		if (k > 0) {
-			io_write(p, k);
-			mo->lastcr = p[k - 1] == '\r';
-			mo->linelen += (off_t)k;
+		v = _mm_loadu_si128((const __m128i *)p);
+		_mm_storeu_si128((__m128i *)o, v);
+		m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl));
+		if (m != 0) {
+			k = (size_t)__builtin_ctz(m);
+			out_len = (size_t)(o - outbuf) + k;
+			return p + k;
 		}
-		if (lf == NULL) {
-			return 0;
-		}
-		p += k + 1;
-		n -= k + 1;
-		if (msg_eol(mo)) {
-			return 1;
+		p += 16;
+		o += 16;
+	}
+	out_len = (size_t)(o - outbuf);
+#endif
+	if ((lf = memchr(p, '\n', (size_t)(end - p))) == NULL) {
+		io_write(p, (size_t)(end - p));
+		return NULL;
+	}
+	k = (size_t)(lf - p);
+	if (sizeof(outbuf) - out_len >= k + 3) {
+		memcpy(outbuf + out_len, p, k);
+		out_len += k;
+	} else {
+		io_write(p, k);
+		if (sizeof(outbuf) - out_len < 3) {
+			(void)io_flush();
 		}
 	}
+	return lf;
+}
+
+/* Send one chunk of a message; 1 when TOP has sent all it should.  Each
+ * line goes straight into outbuf with its CRLF; a line cut by the chunk's
+ * end carries lastcr and linelen into the next chunk. */
+static int
+msg_chunk(struct msgout *mo, const char *p, size_t n)
+{
+	const char	*start = p, *end = p + n, *lf;
+	off_t		 linelen = mo->linelen;
+	int		 cr;
+
+	if (n == 0) {
+		return 0;
+	}
+	if (mo->bol && p[0] == '.') {
+		io_write(".", 1);	/* RFC 1939 3: byte-stuff */
+	}
+	for (;;) {
+		if ((lf = copy_line(p, end)) == NULL) {
+			mo->bol = 0;
+			mo->lastcr = end[-1] == '\r';
+			mo->linelen = linelen + (end - p);
+			return 0;
+		}
+		/* The octet before the LF is in this chunk or the last. */
+		cr = lf > start ? lf[-1] == '\r' : mo->lastcr;
+		if (!cr) {
+			outbuf[out_len++] = '\r';
+		}
+		outbuf[out_len++] = '\n';
+		if (mo->lines >= 0 &&
+		    msg_top_eol(mo, linelen + (lf - p), cr)) {
+			mo->bol = 1;
+			return 1;
+		}
+		linelen = 0;
+		if ((p = lf + 1) == end) {
+			break;
+		}
+		if (p[0] == '.') {
+			outbuf[out_len++] = '.';
+		}
+	}
+	mo->bol = 1;
+	mo->lastcr = 0;
+	mo->linelen = 0;
 	return 0;
 }
 
@@ -317,7 +386,8 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 	static char	buf[IO_CHUNK];
 	struct msgout	mo = { 1, 0, 0, 0, lines };
 	ssize_t		n;
-	size_t		want;
+	size_t		want, step = sizeof(buf);
+	off_t		done = 0;
 
 	if (lines == 0) {
 		mo.lines = 0;
@@ -325,7 +395,14 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		mo.lines = -1;
 	}
 	while (len > 0) {
-		want = len < (off_t)sizeof(buf) ? (size_t)len : sizeof(buf);
+		/* TOP mostly wants a header: it reads IO_TOP_READ, then as
+		 * much as it has read so far, up to IO_CHUNK, so that the
+		 * chunks still end at every multiple of IO_CHUNK. */
+		if (lines >= 0) {
+			step = done == 0 ? IO_TOP_READ : done <
+			    (off_t)sizeof(buf) ? (size_t)done : sizeof(buf);
+		}
+		want = len < (off_t)step ? (size_t)len : step;
 		n = pread(fd, buf, want, off);
 		if (n == -1 && errno == EINTR) {
 			continue;
@@ -340,9 +417,10 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		}
 		off += n;
 		len -= n;
+		done += n;
 	}
-	if (!mo.bol) {
-		msg_eol(&mo);		/* the last line had no LF */
+	if (!mo.bol) {			/* the last line had no LF */
+		io_write(mo.lastcr ? "\n" : "\r\n", mo.lastcr ? 1 : 2);
 	}
 	io_write(".\r\n", 3);
 	return 0;

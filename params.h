@@ -72,16 +72,23 @@
 
 /* Client input buffered at once; also what the privsep child hands over. */
 #define IO_INBUF		4096
-/* I/O chunk for reading mail and for the output buffer. */
+/* I/O chunk for reading mail.  The output buffer is larger: RETR of a
+ * 500 MiB mbox took some 10% less of pop3d's CPU with 128 KiB writes to
+ * the client than with 64 KiB (half the write and poll calls); 256 KiB
+ * did no better. */
 #define IO_CHUNK		(64 * 1024)
-#define IO_OUTBUF		(64 * 1024)
-/* The mbox scan maps this much of the file at a time: large enough that
- * mapping costs nothing beside the reading, small enough for the address
- * space of a 32-bit host. */
+#define IO_OUTBUF		(128 * 1024)
+/* TOP's first read: a header seldom needs more (a power of 2 that divides
+ * IO_CHUNK; io.c doubles it from there). */
+#define IO_TOP_READ		(4 * 1024)
+/* The mbox scan maps this much of the file at a time: 4 MiB was 10%
+ * faster on a 500 MiB mbox but added up to 4 MiB of page-cache pages to a
+ * session's RSS while mapped; 1 MiB fits the address space of any host. */
 #define MBOX_SCAN_WINDOW	(1024 * 1024)
 /* The scan's cache (PATH.pop3d-cache) trusts an mbox whose size and times
  * are unchanged only if they were this old when it was written: a change
- * within the same timestamp tick would not show (pop3d(8), CACHE). */
+ * within the same timestamp tick would not show (pop3d(8), "The mbox
+ * cache"). */
 #define CACHE_RACY_SECS		2
 /* The cache checks this much of each From_ line (sender and date). */
 #define MBOX_FROM_DIGEST	64

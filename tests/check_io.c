@@ -35,6 +35,9 @@ static void	 send_range(const void *, size_t, off_t, off_t, long,
 static void	 send_whole(const void *, size_t, long, struct out *);
 static void	 expect_send(const char *, size_t, long, const char *,
 		    size_t);
+static char	*model_top(const char *, size_t, long, size_t *);
+static void	 expect_model(const char *, size_t, long, const char *);
+static char	*filled(size_t);
 static size_t	 stuffed_dots(const struct out *);
 static uint64_t	 size_oneshot(const char *, size_t);
 static uint64_t	 size_bytewise(const char *, size_t);
@@ -171,6 +174,75 @@ expect_send(const char *content, size_t n, long lines, const char *want,
 
 #define EXPECT(c, lines, w)	\
 	expect_send((c), sizeof(c) - 1, (lines), (w), sizeof(w) - 1)
+
+/* What TOP (lines >= 0) or RETR (lines -1) must send, worked out a line
+ * at a time apart from io.c: the header, the empty line (none, or one
+ * CR, before the LF), then at most lines body lines. */
+static char *
+model_top(const char *p, size_t n, long lines, size_t *len)
+{
+	char	*o = xcalloc(2 * n + 8, 1);
+	size_t	 i = 0, start, k = 0;
+	int	 inbody = 0;
+
+	while (i < n) {
+		if (inbody && lines >= 0 && lines-- == 0) {
+			break;
+		}
+		start = i;
+		while (i < n && p[i] != '\n') {
+			i++;
+		}
+		if (p[start] == '.') {
+			o[k++] = '.';
+		}
+		memcpy(o + k, p + start, i - start);
+		k += i - start;
+		if (i == start || p[i - 1] != '\r') {
+			o[k++] = '\r';
+		}
+		o[k++] = '\n';
+		if (i == start || (i - start == 1 && p[start] == '\r')) {
+			inbody = 1;
+		}
+		i++;
+	}
+	memcpy(o + k, ".\r\n", 3);
+	*len = k + 3;
+	return o;
+}
+
+/* Send n octets of c with lines and compare with the model exactly;
+ * what names the case when it fails. */
+static void
+expect_model(const char *c, size_t n, long lines, const char *what)
+{
+	struct out	 o;
+	char		*want;
+	size_t		 wn, i;
+
+	send_whole(c, n, lines, &o);
+	want = model_top(c, n, lines, &wn);
+	for (i = 0; i < o.n && i < wn && o.p[i] == want[i]; i++) {
+		continue;
+	}
+	ck_assert_msg(o.n == wn && i == wn, "%s, lines %ld: sent %zu octets, "
+	    "want %zu; first difference at %zu: \"%.*s\" want \"%.*s\"", what,
+	    lines, o.n, wn, i, (int)(o.n - i < 24 ? o.n - i : 24), o.p + i,
+	    (int)(wn - i < 24 ? wn - i : 24), want + i);
+	free(want);
+	free(o.p);
+}
+
+/* n octets of 'a', to be shaped by the test. */
+static char *
+filled(size_t n)
+{
+	char	*c = xcalloc(n + 1, 1);
+
+	memset(c, 'a', n);
+	return c;
+}
 
 /* Dots added by stuffing: every sent line that starts with '.' except
  * the final ".". */
@@ -705,6 +777,354 @@ START_TEST(test_top_chunk_boundary)
 }
 END_TEST
 
+/* ---- the send loop's edges: outbuf filling up, lines cut by chunks ---- */
+
+/* Lines that end, and dots that fall, at every octet around the point
+ * where outbuf fills; the prefix of short lines moves that point against
+ * the input chunk's end.  Sent as RETR and as TOP, against the model. */
+START_TEST(test_send_outbuf_edges)
+{
+	static const size_t	shifts[] = { 0, 1, 17, 40 };
+	static const char	tail[] = ".b\n\nbody1\r\n.body2\ntail";
+	static const long	tops[] = { -1, 0, 2 };
+	char			*c, what[96];
+	size_t			 i, d, s, L, n, t;
+	int			 crlf;
+
+	c = filled(IO_OUTBUF + 2 * IO_CHUNK);
+	for (i = 0; i < sizeof(shifts) / sizeof(shifts[0]); i++) {
+		s = shifts[i];
+		for (d = 0; d < 48; d++) {
+			for (crlf = 0; crlf < 2; crlf++) {
+				/* s lines "h\n" (one CR added to each), then a
+				 * line whose content ends in outbuf at
+				 * IO_OUTBUF - 40 + d. */
+				memset(c, 'a', IO_OUTBUF + 2 * IO_CHUNK);
+				for (n = 0; n < s; n++) {
+					memcpy(c + 2 * n, "h\n", 2);
+				}
+				L = IO_OUTBUF - 3 * s - 40 + d;
+				n = 2 * s + L;
+				if (crlf) {
+					c[n++] = '\r';
+				}
+				c[n++] = '\n';
+				memcpy(c + n, tail, sizeof(tail) - 1);
+				n += sizeof(tail) - 1;
+				for (t = 0; t < sizeof(tops) / sizeof(tops[0]);
+				    t++) {
+					snprintf(what, sizeof(what), "shift %zu, "
+					    "line %zu%s", s, L, crlf ? " CRLF" :
+					    " LF");
+					expect_model(c, n, tops[t], what);
+				}
+			}
+		}
+	}
+	free(c);
+}
+END_TEST
+
+/* A '.' first in a chunk is stuffed only when a line starts there. */
+START_TEST(test_send_chunk_dot_midline)
+{
+	struct out	 o;
+	char		*c;
+	size_t		 n = IO_CHUNK + 16;
+
+	c = filled(n);
+	c[IO_CHUNK - 10] = '\n';
+	c[IO_CHUNK] = '.';
+	c[IO_CHUNK + 5] = '\n';
+	c[n - 1] = '\n';
+	send_whole(c, n, -1, &o);
+	/* Three CRs added, no dot, then ".\r\n". */
+	ck_assert_uint_eq(o.n, n + 3 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 10, "\r\naaaaaaaaa.aaaa\r\n"
+	    "aaaaaaaaa\r\n.\r\n", 32), 0);
+	free(o.p);
+	/* The same after a CR that ends the chunk but not the line. */
+	c[IO_CHUNK - 1] = '\r';
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, n + 3 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 10, "\r\naaaaaaaa\r.aaaa\r\n",
+	    18), 0);
+	free(o.p);
+	/* And stuffed when the last chunk ended with the LF before it. */
+	c[IO_CHUNK - 1] = '\n';
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, n + 4 + 1 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 10, "\r\naaaaaaaa\r\n..aaaa"
+	    "\r\n", 20), 0);
+	free(o.p);
+	free(c);
+}
+END_TEST
+
+/* CR and LF on either side of a chunk's end. */
+START_TEST(test_send_chunk_crlf_edges)
+{
+	struct out	 o;
+	char		*c;
+	size_t		 n = IO_CHUNK + 8;
+
+	c = filled(n);
+	c[n - 1] = '\n';
+	/* A CR last in the chunk, but not before an LF: it stays, and the
+	 * line still gets its CR. */
+	c[IO_CHUNK - 1] = '\r';
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, n + 1 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 2, "a\raaaaaaa\r\n.\r\n", 14),
+	    0);
+	free(o.p);
+	/* CRLF ends the first chunk, an empty line starts the next: the CR
+	 * seen before does not stand for the empty line's. */
+	c[IO_CHUNK - 2] = '\r';
+	c[IO_CHUNK - 1] = '\n';
+	c[IO_CHUNK] = '\n';
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, n + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 3, "a\r\n\r\naaaaaa\r\n.\r\n",
+	    16), 0);
+	free(o.p);
+	free(c);
+
+	/* A message of exactly one chunk ending in a CR, no LF; and one
+	 * whose second chunk is that CR alone. */
+	n = IO_CHUNK;
+	c = filled(n + 1);
+	c[n - 1] = '\r';
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, n + 1 + 3);
+	ck_assert_int_eq(memcmp(o.p + n - 2, "a\r\n.\r\n", 6), 0);
+	free(o.p);
+	c[n - 1] = 'a';
+	c[n] = '\r';
+	send_whole(c, n + 1, -1, &o);
+	ck_assert_uint_eq(o.n, n + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + n - 1, "a\r\n.\r\n", 6), 0);
+	free(o.p);
+	/* A second chunk that is one '.', after an LF, without its own. */
+	c[n - 1] = '\n';
+	c[n] = '.';
+	send_whole(c, n + 1, -1, &o);
+	ck_assert_uint_eq(o.n, (n + 1) + 1 + 1 + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + n - 2, "a\r\n..\r\n.\r\n", 10), 0);
+	free(o.p);
+	free(c);
+}
+END_TEST
+
+/* Lines far longer than outbuf, one starting with '.', LF and CRLF. */
+START_TEST(test_send_long_lines)
+{
+	struct out	 o;
+	char		*c;
+	size_t		 a = 3 * IO_OUTBUF + 5, b = 2 * IO_OUTBUF, n;
+
+	n = a + 1 + b + 2 + 4;
+	c = filled(n);
+	c[0] = '.';
+	c[a] = '\n';
+	c[a + 1 + b] = '\r';
+	c[a + 1 + b + 1] = '\n';
+	memcpy(c + n - 4, ".x\r\n", 4);
+	send_whole(c, n, -1, &o);
+	ck_assert_uint_eq(o.n, 1 + n + 1 + 1 + 3);
+	ck_assert_int_eq(memcmp(o.p, "..aaa", 5), 0);
+	ck_assert_int_eq(memcmp(o.p + a, "a\r\naaa", 6), 0);
+	ck_assert_int_eq(memcmp(o.p + 1 + a + 2 + b - 1, "a\r\n..x\r\n.\r\n",
+	    12), 0);
+	free(o.p);
+	expect_model(c, n, -1, "long lines");
+	expect_model(c, n, 0, "long lines");
+	free(c);
+}
+END_TEST
+
+/* TOP's counting where chunks cut the lines. */
+START_TEST(test_top_split_lines)
+{
+	struct out	 o;
+	char		*c;
+	size_t		 n = IO_CHUNK + 16;
+
+	c = filled(n + 1);
+	memcpy(c, "X: ", 3);
+	/* A header line's LF first in the next chunk: not an empty line. */
+	c[IO_CHUNK] = '\n';
+	memcpy(c + IO_CHUNK + 1, "Y: y\n\nb1\nb2\n", 12);
+	n = IO_CHUNK + 13;
+	send_whole(c, n, 0, &o);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 2 + 6 + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 1, "a\r\nY: y\r\n\r\n.\r\n",
+	    14), 0);
+	free(o.p);
+	/* The empty line as an LF first in the chunk, after a whole line. */
+	c[IO_CHUNK - 1] = '\n';
+	memcpy(c + IO_CHUNK, "\nb1\nb2\n", 7);
+	n = IO_CHUNK + 7;
+	send_whole(c, n, 0, &o);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 1 + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 2, "a\r\n\r\n.\r\n", 8), 0);
+	free(o.p);
+	send_whole(c, n, 1, &o);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 1 + 2 + 4 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 2, "a\r\n\r\nb1\r\n.\r\n",
+	    12), 0);
+	free(o.p);
+	/* A line of one CR ending the chunk, then "\r\n": "\r\r\n" is not
+	 * the empty line, the "\n" after it is. */
+	c[IO_CHUNK - 2] = '\n';
+	c[IO_CHUNK - 1] = '\r';
+	memcpy(c + IO_CHUNK, "\r\n\nb1\n", 6);
+	n = IO_CHUNK + 6;
+	send_whole(c, n, 0, &o);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 1 + 2 + 2 + 3);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK - 2, "\r\n\r\r\n\r\n.\r\n", 10),
+	    0);
+	free(o.p);
+	free(c);
+
+	/* A body line cut by the chunk's end counts once. */
+	n = IO_CHUNK + 16;
+	c = filled(n);
+	memcpy(c, "S: s\n\n", 6);
+	memcpy(c + IO_CHUNK + 4, "\nb2\nb3\n.b4\n", 11);
+	n = IO_CHUNK + 15;
+	send_whole(c, n, 1, &o);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 11);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK + 4 + 1, "a\r\n.\r\n", 6), 0);
+	free(o.p);
+	send_whole(c, n, 2, &o);
+	ck_assert_int_eq(memcmp(o.p + IO_CHUNK + 4 + 1, "a\r\nb2\r\n.\r\n", 10),
+	    0);
+	ck_assert_uint_eq(o.n, IO_CHUNK + 15);
+	free(o.p);
+	expect_model(c, n, 3, "cut body line");
+	expect_model(c, n, 4, "cut body line");
+	free(c);
+}
+END_TEST
+
+/* Empty and one-octet messages, RETR and TOP. */
+START_TEST(test_send_tiny)
+{
+	EXPECT("", 3, ".\r\n");
+	EXPECT("\n", 0, "\r\n.\r\n");
+	EXPECT("\r", -1, "\r\n.\r\n");
+	EXPECT("\r", 0, "\r\n.\r\n");
+	EXPECT(".", 0, "..\r\n.\r\n");
+	EXPECT("\r\n", 0, "\r\n.\r\n");
+	EXPECT("\n\n", 0, "\r\n.\r\n");
+	EXPECT("\n\n", 1, "\r\n\r\n.\r\n");
+}
+END_TEST
+
+/* The model agrees with the cases written out above, and io_send_msg
+ * with the model on random messages, short ones and ones that cross
+ * chunks, for RETR and TOP. */
+START_TEST(test_top_random)
+{
+	static const char	alphabet[] = "ab.\r\n\n\r:";
+	static const char	m[] = "Subject: s\nFrom: f\n\nb1\n.b2\nb3\n";
+	char			*c, *want, what[64];
+	size_t			 n, i, k, wn;
+	uint32_t		 seed = 0x2545f491;
+
+	want = model_top(m, sizeof(m) - 1, 2, &wn);
+	ck_assert_uint_eq(wn, 36);
+	ck_assert_int_eq(memcmp(want, "Subject: s\r\nFrom: f\r\n\r\nb1\r\n"
+	    "..b2\r\n.\r\n", wn), 0);
+	free(want);
+	want = model_top("S: s\n\r\r\nT: t\n\nb1\n", 17, 0, &wn);
+	ck_assert_uint_eq(wn, 20);
+	ck_assert_int_eq(memcmp(want, "S: s\r\n\r\r\nT: t\r\n\r\n.\r\n", wn), 0);
+	free(want);
+
+	c = xcalloc(1, 3 * IO_CHUNK);
+	for (i = 0; i < RANDOM_MSGS; i++) {
+		n = i % 30 == 29 ? IO_CHUNK - 64 + rnd(&seed) % (IO_CHUNK + 128) :
+		    rnd(&seed) % 200;
+		for (k = 0; k < n; k++) {
+			c[k] = alphabet[rnd(&seed) % (sizeof(alphabet) - 1)];
+		}
+		snprintf(what, sizeof(what), "random message %zu", i);
+		expect_model(c, n, (long)(rnd(&seed) % 6) - 1, what);
+	}
+	free(c);
+}
+END_TEST
+
+/* TOP reads IO_TOP_READ octets first, then twice what it has: the empty
+ * line, a stuffed dot and a dot in mid-line at each of those ends. */
+START_TEST(test_top_small_reads)
+{
+	static const long	tops[] = { 0, 1, 3, -1 };
+	char			*c, what[64];
+	size_t			 b, n, t;
+	int			 d, kind;
+
+	n = 2 * IO_CHUNK + 64;
+	c = filled(n);
+	for (b = IO_TOP_READ; b <= 2 * IO_CHUNK; b *= 2) {
+		for (d = -3; d <= 3; d++) {
+			for (kind = 0; kind < 3; kind++) {
+				memset(c, 'a', n);
+				memcpy(c, "X: ", 3);
+				c[100] = '\n';
+				c[b + d + 20] = '\n';
+				c[b + d + 40] = '\n';
+				c[n - 1] = '\n';
+				if (kind == 0) {	/* "\r" | "\n": empty line */
+					memcpy(c + b + d - 2, "\n\r\n.b", 5);
+				} else if (kind == 1) {	/* LF | '.' */
+					memcpy(c + b + d - 1, "\n.", 2);
+					memcpy(c + b + d + 10, "\n\n.", 3);
+				} else {		/* a '.' in mid-line */
+					c[b + d] = '.';
+					memcpy(c + b + d + 10, "\r\n\r\n", 4);
+				}
+				for (t = 0; t < sizeof(tops) / sizeof(tops[0]);
+				    t++) {
+					snprintf(what, sizeof(what), "end %zu%+d, "
+					    "case %d", b, d, kind);
+					expect_model(c, n, tops[t], what);
+				}
+			}
+		}
+	}
+	free(c);
+}
+END_TEST
+
+/* TOP of a message longer than its first reads stops at the message's
+ * end, not at the next one's. */
+START_TEST(test_top_range)
+{
+	struct out	 o;
+	char		*f, *want;
+	size_t		 len = 3 * IO_TOP_READ + 5, n = len + 40, wn;
+
+	f = filled(n);
+	memcpy(f, "From x\n", 7);
+	memcpy(f + 7, "S: s\n\n", 6);
+	f[7 + 100] = '\n';
+	f[7 + IO_TOP_READ + 3] = '\n';
+	f[7 + len - 1] = '\n';
+	memcpy(f + 7 + len, "From y\nT: t\n\nnext\n", 18);
+	want = model_top(f + 7, len, 1000, &wn);
+	send_range(f, n, 7, (off_t)len, 1000, &o);
+	ck_assert_uint_eq(o.n, wn);
+	ck_assert_int_eq(memcmp(o.p, want, wn), 0);
+	ck_assert_int_eq(memcmp(o.p + o.n - 6, "a\r\n.\r\n", 6), 0);
+	free(o.p);
+	free(want);
+	free(f);
+}
+END_TEST
+
 /* ---- the sizer agrees with what RETR sends ---- */
 
 START_TEST(test_sizer_cases)
@@ -824,6 +1244,19 @@ io_suite(void)
 	tcase_add_test(tc, test_top_edges);
 	tcase_add_test(tc, test_send_chunk_boundaries);
 	tcase_add_test(tc, test_top_chunk_boundary);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("send_edges");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_send_outbuf_edges);
+	tcase_add_test(tc, test_send_chunk_dot_midline);
+	tcase_add_test(tc, test_send_chunk_crlf_edges);
+	tcase_add_test(tc, test_send_long_lines);
+	tcase_add_test(tc, test_top_split_lines);
+	tcase_add_test(tc, test_send_tiny);
+	tcase_add_test(tc, test_top_random);
+	tcase_add_test(tc, test_top_small_reads);
+	tcase_add_test(tc, test_top_range);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sizer");
