@@ -388,17 +388,22 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 	ssize_t		n;
 	size_t		want, step = sizeof(buf);
 	off_t		done = 0;
+	int		waiting;
 
 	if (lines == 0) {
 		mo.lines = 0;
 	} else if (lines < 0) {
 		mo.lines = -1;
 	}
+	/* A client that sent nothing more waits for this answer: it gets
+	 * the start of it early, and reads while the rest is made. */
+	waiting = in_start == in_end;
 	while (len > 0) {
 		/* TOP mostly wants a header: it reads IO_TOP_READ, then as
 		 * much as it has read so far, up to IO_CHUNK, so that the
-		 * chunks still end at every multiple of IO_CHUNK. */
-		if (lines >= 0) {
+		 * chunks still end at every multiple of IO_CHUNK.  So does
+		 * RETR for a waiting client, flushing after each read. */
+		if (lines >= 0 || waiting) {
 			step = done == 0 ? IO_TOP_READ : done <
 			    (off_t)sizeof(buf) ? (size_t)done : sizeof(buf);
 		}
@@ -418,6 +423,9 @@ io_send_msg(int fd, off_t off, off_t len, long lines)
 		off += n;
 		len -= n;
 		done += n;
+		if (waiting && len > 0 && out_len >= IO_EARLY_FLUSH) {
+			(void)io_flush();	/* a failure shows at the end */
+		}
 	}
 	if (!mo.bol) {			/* the last line had no LF */
 		io_write(mo.lastcr ? "\n" : "\r\n", mo.lastcr ? 1 : 2);

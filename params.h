@@ -81,6 +81,10 @@
 /* TOP's first read: a header seldom needs more (a power of 2 that divides
  * IO_CHUNK; io.c doubles it from there). */
 #define IO_TOP_READ		(4 * 1024)
+/* RETR to a client that waits for it (nothing more in the input) is
+ * written out whenever this much is ready, so that the client reads while
+ * pop3d makes the rest. */
+#define IO_EARLY_FLUSH		(8 * 1024)
 /* The mbox scan maps this much of the file at a time: 4 MiB was 10%
  * faster on a 500 MiB mbox but added up to 4 MiB of page-cache pages to a
  * session's RSS while mapped; 1 MiB fits the address space of any host. */

@@ -32,6 +32,8 @@ static void	 write_all_fd(int, const void *, size_t);
 static int	 temp_file(const void *, size_t);
 static void	 send_range(const void *, size_t, off_t, off_t, long,
 		    struct out *);
+static void	 send_range_as(const void *, size_t, off_t, off_t, long, int,
+		    struct out *);
 static void	 send_whole(const void *, size_t, long, struct out *);
 static void	 expect_send(const char *, size_t, long, const char *,
 		    size_t);
@@ -106,10 +108,26 @@ temp_file(const void *p, size_t n)
 }
 
 /* io_send_msg of [off, off+len) of a file holding content, sent by a
- * child into a pipe; everything read back into *o. */
+ * child into a pipe; everything read back into *o.  Sent twice: to a
+ * client waiting for the answer (early flushes, small first reads) and to
+ * one with another command already in the input (pipelining); both must
+ * give the same octets. */
 static void
 send_range(const void *content, size_t n, off_t off, off_t len, long lines,
     struct out *o)
+{
+	struct out	pipelined;
+
+	send_range_as(content, n, off, len, lines, 0, o);
+	send_range_as(content, n, off, len, lines, 1, &pipelined);
+	ck_assert_uint_eq(pipelined.n, o->n);
+	ck_assert_int_eq(memcmp(pipelined.p, o->p, o->n), 0);
+	free(pipelined.p);
+}
+
+static void
+send_range_as(const void *content, size_t n, off_t off, off_t len,
+    long lines, int pending, struct out *o)
 {
 	char	buf[8192];
 	size_t	cap = 8192;
@@ -124,6 +142,9 @@ send_range(const void *content, size_t n, off_t off, off_t len, long lines,
 	if (pid == 0) {
 		close(p[0]);
 		io_init(-1, p[1]);
+		if (pending) {
+			io_give_input("NOOP\r\n", 6);
+		}
 		if (io_send_msg(fd, off, len, lines) == -1 ||
 		    io_flush() == -1) {
 			_exit(1);
