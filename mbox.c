@@ -709,7 +709,7 @@ scan_xuidl(struct scan *sc)
 		end = p + SCAN_AHEAD;
 		eof = 0;
 	}
-	if (sc->xuidl[0] != '\0' || end - p < 8 ||
+	if (sc->xuidl[0] != '\0' || end - p < 8 || (*p | 0x20) != 'x' ||
 	    strncasecmp(p, "X-UIDL:", 7) != 0) {
 		return;
 	}
@@ -760,7 +760,9 @@ scan_uidl_field(struct scan *sc)
 	}
 	sc->hashcont = 0;
 	for (i = 0; i < sizeof(uidl_fields) / sizeof(uidl_fields[0]); i++) {
+		/* The first letter first: most lines are none of these. */
 		if ((sc->fields & 1U << i) == 0 && avail >= uidl_fields[i].len &&
+		    (*p | 0x20) == (uidl_fields[i].name[0] | 0x20) &&
 		    strncasecmp(p, uidl_fields[i].name, uidl_fields[i].len) ==
 		    0) {
 			sc->fields |= 1U << i;
