@@ -40,8 +40,8 @@ struct mdstream {
 
 static size_t	base_len(const struct msg *);
 static uint64_t	base_hash(const char *, size_t);
-static size_t	*base_table(struct maildrop *, size_t *);
-static size_t	base_find(const struct maildrop *, const size_t *, size_t,
+static uint32_t	*base_table(struct maildrop *, size_t *);
+static size_t	base_find(const struct maildrop *, const uint32_t *, size_t,
 		    const char *, size_t);
 static int	ms_get(struct mdstream *, void *, size_t);
 static int	ms_put(struct mdstream *, const void *, size_t);
@@ -91,10 +91,11 @@ base_hash(const char *p, size_t n)
 /* An open-addressed table of message numbers + 1 by base name; *mask is
  * its size less one.  Two files of one base name: the first is kept, and
  * base_find tells the caller there are two (SIZE_MAX). */
-static size_t *
+static uint32_t *
 base_table(struct maildrop *md, size_t *mask)
 {
-	size_t	*tab, size = 64, i, h, n;
+	uint32_t	*tab;
+	size_t		 size = 64, i, h, n;
 
 	while (size < md->nmsgs * 2) {
 		size *= 2;
@@ -106,7 +107,7 @@ base_table(struct maildrop *md, size_t *mask)
 		while (tab[h] != 0) {
 			h = (h + 1) & (size - 1);
 		}
-		tab[h] = i + 1;
+		tab[h] = (uint32_t)(i + 1);	/* MAILDROP_MSGS_MAX fits */
 	}
 	*mask = size - 1;
 	return tab;
@@ -115,7 +116,7 @@ base_table(struct maildrop *md, size_t *mask)
 /* The message whose base name is p[0, n): its index, SIZE_MAX if none or
  * more than one. */
 static size_t
-base_find(const struct maildrop *md, const size_t *tab, size_t mask,
+base_find(const struct maildrop *md, const uint32_t *tab, size_t mask,
     const char *p, size_t n)
 {
 	size_t	h = (size_t)base_hash(p, n) & mask, found = SIZE_MAX;
@@ -232,10 +233,12 @@ maildir_cache_apply(struct maildrop *md, int root)
 	struct mdstream	*ms;
 	struct mdhdr	 mh;
 	struct stat	 st;
+	struct msg	*m;
 	unsigned char	 rec[MDREC_FIXED], sum[MDCACHE_SUM];
 	char		 base[NAME_MAX_LEN + 1] = "";
-	uint64_t	*got, i;
-	size_t		*tab, mask, hits = 0, k;
+	uint64_t	 i, size;
+	uint32_t	*tab;
+	size_t		 mask, hits = 0, k;
 	int		 fd, ok = 0;
 
 	fd = openat(root, MDCACHE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -248,11 +251,6 @@ maildir_cache_apply(struct maildrop *md, int root)
 	ms = xcalloc(1, sizeof(*ms));
 	ms->fd = fd;
 	tab = base_table(md, &mask);
-	/* Sizes found, kept aside until the checksum says they hold. */
-	got = xreallocarray(NULL, md->nmsgs, sizeof(*got));
-	for (k = 0; k < md->nmsgs; k++) {
-		got[k] = MAILDIR_SIZE_UNKNOWN;
-	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    read(fd, &mh, sizeof(mh)) != (ssize_t)sizeof(mh) ||
 	    memcmp(mh.magic, MDCACHE_MAGIC, sizeof(mh.magic)) != 0 ||
@@ -263,14 +261,25 @@ maildir_cache_apply(struct maildrop *md, int root)
 	}
 	ms->left = mh.bodylen;
 	crypto_generichash_init(&ms->h, NULL, 0, MDCACHE_SUM);
+	/* Sizes go straight into the messages (all unknown until now) and
+	 * are taken back if the checksum fails at the end. */
 	for (i = 0; i < mh.nrecs; i++) {
 		if (ms_get(ms, rec, sizeof(rec)) == -1 || rec[16] == 0 ||
 		    ms_get(ms, base, rec[16]) == -1) {
 			goto done;
 		}
 		k = base_find(md, tab, mask, base, rec[16]);
-		if (k != SIZE_MAX && md->msgs[k].stamp == get_le64(rec)) {
-			got[k] = get_le64(rec + 8);
+		if (k == SIZE_MAX) {
+			continue;
+		}
+		m = &md->msgs[k];
+		size = get_le64(rec + 8);
+		/* A size must fit the file it is for. */
+		if (m->stamp == get_le64(rec) && size >= (uint64_t)m->len &&
+		    size <= 2 * (uint64_t)m->len + 2 &&
+		    m->size == MAILDIR_SIZE_UNKNOWN) {
+			m->size = size;
+			hits++;
 		}
 	}
 	mdhdr_sum(&mh, sum, &ms->h);
@@ -280,16 +289,12 @@ maildir_cache_apply(struct maildrop *md, int root)
 	}
 	ok = 1;
 done:
-	for (k = 0; ok && k < md->nmsgs; k++) {
-		/* A size must fit the file it is for. */
-		if (got[k] != MAILDIR_SIZE_UNKNOWN &&
-		    got[k] >= (uint64_t)md->msgs[k].len &&
-		    got[k] <= 2 * (uint64_t)md->msgs[k].len + 2) {
-			md->msgs[k].size = got[k];
-			hits++;
+	if (!ok) {
+		for (k = 0; k < md->nmsgs; k++) {
+			md->msgs[k].size = MAILDIR_SIZE_UNKNOWN;
 		}
+		hits = 0;
 	}
-	free(got);
 	free(tab);
 	close(fd);
 	free(ms);
@@ -304,7 +309,8 @@ maildir_cache_save(struct maildrop *md, int root)
 	struct mdhdr	 mh;
 	unsigned char	 rec[MDREC_FIXED];
 	const struct msg *m;
-	size_t		*tab, mask, i, n;
+	uint32_t	*tab;
+	size_t		 mask, i, n;
 	int		 fd, r = 0;
 
 	fd = openat(root, MDCACHE_TMP, O_WRONLY | O_CREAT | O_TRUNC |
