@@ -1,6 +1,7 @@
 /* tests/check_mbox.c: Check tests for mbox.c through maildrop.c: the scan
  * (boundaries, sizes, UIDLs), RETR of what was scanned, locking, and
  * UPDATE's result byte for byte.  Fixtures: the .mbox files in tests/data. */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -391,6 +392,26 @@ maybe_crash(int fd, const void *p, size_t n, off_t off)
 		(void)((pwrite_fn *)libc("pwrite"))(fd, p, n / 2, off);
 	}
 	_exit(CRASHED);
+}
+
+/* Set, the next mmap of a file cuts that file to nothing once it is
+ * mapped: a program that ignores the locks, in the middle of a scan. */
+static int	cut_on_mmap;
+typedef void	*mmap_fn(void *, size_t, int, int, int, off_t);
+
+void *
+mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void	*p = ((mmap_fn *)libc("mmap"))(addr, len, prot, flags, fd,
+		    off);
+
+	if (cut_on_mmap && p != MAP_FAILED && fd >= 0) {
+		cut_on_mmap = 0;
+		if (((ftruncate_fn *)libc("ftruncate"))(fd, 0) == -1) {
+			abort();
+		}
+	}
+	return p;
 }
 
 ssize_t
@@ -2545,6 +2566,25 @@ START_TEST(test_cache_after_update)
 }
 END_TEST
 
+/* The mbox cut short under the scan's mapping (SIGBUS): the login fails
+ * as temporary, nothing is left behind, the next login sees the file as
+ * it now is. */
+START_TEST(test_cut_during_scan)
+{
+	struct maildrop	md;
+
+	buf_write(mbox, cache_mbox, sizeof(cache_mbox) - 1, 0);
+	cut_on_mmap = 1;
+	ck_assert_int_eq(maildrop_open(&md, mbox, &mbox_backend), MD_TEMP);
+	ck_assert_int_eq(cut_on_mmap, 0);
+	check_no_leftovers(mbox);
+	ck_assert_uint_eq(file_size(mbox), 0);
+	open_ok(&md, mbox);
+	ck_assert_uint_eq(md.nmsgs, 0);
+	maildrop_close(&md);
+}
+END_TEST
+
 /* A cache damaged at any octet, or cut short anywhere, is ignored. */
 START_TEST(test_cache_damaged)
 {
@@ -2641,6 +2681,7 @@ mbox_suite(void)
 	tcase_add_test(tc, test_cache_append_no_empty_line);
 	tcase_add_test(tc, test_cache_rewritten);
 	tcase_add_test(tc, test_cache_after_update);
+	tcase_add_test(tc, test_cut_during_scan);
 	tcase_add_test(tc, test_cache_damaged);
 	tcase_add_test(tc, test_cache_foreign);
 	suite_add_tcase(s, tc);
