@@ -1309,7 +1309,7 @@ rounds_run(struct upd *u)
 		if (round_run(u, n, stash) == -1) {
 			log_warn("%s: move %llu octets to %llu", u->md->path,
 			    (unsigned long long)n,
-			    (unsigned long long)(u->jh.start + u->d));
+			    (unsigned long long)u->jh.start + u->d);
 			return -1;
 		}
 	}
