@@ -164,6 +164,8 @@ restore(void)
 	if (fd == -1 || close(fd) == -1) {
 		fuzz_fail("restore %s: %s", alice, strerror(errno));
 	}
+	/* A fresh mailbox each time: no cache of the last one's layout. */
+	fuzz_unlink(fuzz_path(path, sizeof(path), "alice.mbox.pop3d-cache"));
 	fuzz_unlink(fuzz_path(path, sizeof(path), BOB_SEEN));
 	fuzz_put(fuzz_path(path, sizeof(path), BOB_NEW), BOB_NEW_MSG,
 	    sizeof(BOB_NEW_MSG) - 1);
