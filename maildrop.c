@@ -300,7 +300,6 @@ maildrop_fix_uidls(struct maildrop *md)
 		if (uidl_insert(tab, size - 1, md->msgs, i, &j) == 0) {
 			continue;
 		}
-		md->renamed++;
 		memcpy(base, md->msgs[i].uidl, sizeof(base));
 		k = next[j] != 0 ? next[j] : 2;
 		do {

@@ -107,7 +107,6 @@ static enum md_status mbox_scan(struct maildrop *);
 static int	mbox_open_msg(struct maildrop *, size_t, off_t *, off_t *);
 static void	mbox_close_msg(struct maildrop *, int);
 static enum md_status mbox_update(struct maildrop *);
-static enum md_status mbox_update_cached(struct maildrop *);
 static enum md_status mbox_recover(struct maildrop *);
 static const char *mbox_pending(const char *);
 static enum md_status mbox_openfile(struct maildrop *);
@@ -157,7 +156,7 @@ static int	fsync_dir(const char *);
 static void	path_with(char *, size_t, const char *, const char *);
 
 const struct backend mbox_backend = {
-	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update_cached,
+	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update,
 	mbox_recover, mbox_pending
 };
 
@@ -922,12 +921,10 @@ mbox_scan(struct maildrop *md)
 	sc = xcalloc(1, sizeof(*sc));
 	sc->md = md;
 	sc->fsize = st.st_size;
-	/* What the cache holds is not scanned again; the scan goes on from
-	 * a From_ line that the cache checked is a separator. */
+	/* A cache of this very file, unchanged, spares the scan. */
 	cached = mbox_cache_load(md, &st, &sc->base) == 0;
 	start = sc->base;
 	sc->cap = md->nmsgs;
-	sc->prev_empty = sc->base > 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = scan_bus;
 	sigemptyset(&sa.sa_mask);
@@ -954,19 +951,6 @@ mbox_scan(struct maildrop *md)
 		free(sc->buf);
 	}
 	free(sc);
-	return r;
-}
-
-/* UPDATE, then the cache for what it kept, so that the next login need
- * not scan the rewritten file (mbox_cache.c). */
-static enum md_status
-mbox_update_cached(struct maildrop *md)
-{
-	enum md_status	r;
-
-	if ((r = mbox_update(md)) == MD_OK) {
-		mbox_cache_after_update(md);
-	}
 	return r;
 }
 

@@ -24,8 +24,8 @@
 #define REC_FIXED	(5 * 8 + 1)
 
 /* A file changed less than this before the scan may change again within
- * the same timestamp tick: its cache is "racy" and checked like a file
- * that changed (the tests set it to 0). */
+ * the same timestamp tick: its cache is "racy" and never used (the tests
+ * set it to 0). */
 long	mbox_cache_racy_secs = CACHE_RACY_SECS;
 /* Octets the last mbox_scan read (for the tests). */
 off_t	mbox_scan_octets;
@@ -227,11 +227,15 @@ froms_ok(int fd, const struct msg *msgs, size_t n)
 }
 
 /*
- * Fill md->msgs from the cache if it describes this file (st, fd locked).
- * *resume is where the scan must go on: st->st_size when the cache covers
- * all of an unchanged file, else the From_ line of the last cached message,
- * which is scanned again with whatever was appended after it.  -1 when the
- * cache is missing, stale or damaged: the caller scans from 0.
+ * Fill md->msgs from the cache if it describes this file (st, fd locked)
+ * exactly as it is: same inode, size, modification and change times, and
+ * written when those were already CACHE_RACY_SECS old.  *resume is then
+ * st->st_size: nothing is left to scan.  -1 when the cache is missing,
+ * damaged, racy or for a file that has changed in any way, appends
+ * included: the caller scans from 0.  (An append cannot be told from a
+ * rewrite that kept the cached separators where they were and put new
+ * ones between them without reading the file, and trusting such a cache
+ * could join two messages into one: pop3d(8), "The mbox cache".)
  */
 int
 mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
@@ -242,8 +246,8 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	struct stat		 cst;
 	struct msg		*m;
 	unsigned char		 rec[REC_FIXED], sum[CACHE_SUM];
-	size_t			 cap = 0, i, last;
-	int			 fd, same, r = -1;
+	size_t			 cap = 0, i;
+	int			 fd, r = -1;
 
 	cache_path(path, sizeof(path), md->path, CACHE_SUFFIX);
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
@@ -262,16 +266,16 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	    ch.bodylen > ch.nmsgs * (REC_FIXED + UIDL_MAX)) {
 		goto done;
 	}
-	/* Another file, or one that shrank: nothing in it can be trusted. */
-	if (ch.dev != (uint64_t)st->st_dev || ch.ino != (uint64_t)st->st_ino ||
-	    ch.size > (uint64_t)st->st_size) {
+	/* Another file, or this one written since: nothing in it holds. */
+	if (ch.racy || ch.dev != (uint64_t)st->st_dev ||
+	    ch.ino != (uint64_t)st->st_ino ||
+	    ch.size != (uint64_t)st->st_size ||
+	    ch.mtime_s != st->st_mtim.tv_sec ||
+	    ch.mtime_ns != st->st_mtim.tv_nsec ||
+	    ch.ctime_s != st->st_ctim.tv_sec ||
+	    ch.ctime_ns != st->st_ctim.tv_nsec) {
 		goto done;
 	}
-	same = !ch.racy && ch.size == (uint64_t)st->st_size &&
-	    ch.mtime_s == st->st_mtim.tv_sec &&
-	    ch.mtime_ns == st->st_mtim.tv_nsec &&
-	    ch.ctime_s == st->st_ctim.tv_sec &&
-	    ch.ctime_ns == st->st_ctim.tv_nsec;
 	cs->left = ch.bodylen;
 	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
 	for (i = 0; i < ch.nmsgs; i++) {
@@ -296,22 +300,12 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 		log_warnx("%s: damaged, ignored", path);
 		goto done;
 	}
-	/* The file's first and last From_ lines are checked even when it is
-	 * unchanged; after any change, every one of them. */
-	last = md->nmsgs - 1;
-	if (same ? froms_ok(md->fd, md->msgs, 1) == -1 ||
-	    froms_ok(md->fd, md->msgs + last, 1) == -1 :
-	    froms_ok(md->fd, md->msgs, md->nmsgs) == -1) {
+	/* A last look at the file itself: its first and last separators. */
+	if (froms_ok(md->fd, md->msgs, 1) == -1 ||
+	    froms_ok(md->fd, md->msgs + md->nmsgs - 1, 1) == -1) {
 		goto done;
 	}
-	if (same) {
-		*resume = st->st_size;
-	} else {
-		/* The last message may have grown, or have a new one after it
-		 * that only its own end tells apart: scan it again. */
-		*resume = md->msgs[md->nmsgs - 1].from;
-		md->nmsgs--;
-	}
+	*resume = st->st_size;
 	r = 0;
 done:
 	if (r == -1) {
@@ -331,41 +325,6 @@ void
 mbox_cache_save(struct maildrop *md, const struct stat *st)
 {
 	cache_write(md->path, md->msgs, md->nmsgs, st);
-}
-
-/* The messages UPDATE kept, where it moved them: each deleted message
- * took [from, next from) out of the file (plan_segments in mbox.c).
- * The next login checks every one of them anyway (the file changed just
- * now, so the cache is racy); a UIDL with a suffix would need the scan. */
-void
-mbox_cache_after_update(struct maildrop *md)
-{
-	struct stat	 st;
-	struct msg	*kept;
-	size_t		 i, n = 0;
-	off_t		 shift = 0, end;
-
-	auth_lock_group(1);
-	if (md->renamed > 0 || fstat(md->fd, &st) == -1) {
-		mbox_cache_drop(md->path);
-		auth_lock_group(0);
-		return;
-	}
-	kept = xcalloc(md->nmsgs + 1, sizeof(*kept));
-	for (i = 0; i < md->nmsgs; i++) {
-		end = i + 1 < md->nmsgs ? md->msgs[i + 1].from : md->scanned;
-		if (md->msgs[i].deleted) {
-			shift += end - md->msgs[i].from;
-			continue;
-		}
-		kept[n] = md->msgs[i];
-		kept[n].name = NULL;
-		kept[n].from -= shift;
-		kept[n++].off -= shift;
-	}
-	cache_write(md->path, kept, n, &st);
-	free(kept);
-	auth_lock_group(0);
 }
 
 static void

@@ -179,7 +179,6 @@ struct maildrop {
 	struct msg *msgs;
 	size_t	 nmsgs;
 	uint64_t total;		/* sum of sizes */
-	size_t	 renamed;	/* UIDLs maildrop_fix_uidls gave a suffix */
 };
 
 extern const struct backend mbox_backend;
@@ -210,8 +209,6 @@ void	 mbox_unlock(struct maildrop *);
 int	 mbox_cache_load(struct maildrop *, const struct stat *, off_t *);
 void	 mbox_cache_save(struct maildrop *, const struct stat *);
 void	 mbox_cache_drop(const char *);
-/* After a successful UPDATE: the cache for the messages kept. */
-void	 mbox_cache_after_update(struct maildrop *);
 /* The digest of a From_ line's first MBOX_FROM_DIGEST octets (FNV-1a: it
  * tells lines apart, it guards against no one). */
 uint64_t mbox_from_digest(const char *, size_t);
