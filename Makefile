@@ -13,7 +13,7 @@ SODIUM_LIBS =	$$($(PKG_CONFIG) --libs libsodium)
 ALL_CFLAGS =	$(WARNINGS) -D_GNU_SOURCE $(SODIUM_CFLAGS) $(CFLAGS)
 
 LIBOBJS =	auth.o maildrop.o mbox.o mbox_cache.o maildir.o maildir_cache.o \
-		io.o log.o util.o
+		cachefile.o io.o log.o util.o
 OBJS =		pop3d.o privsep.o $(LIBOBJS)
 HDRS =		pop3d.h params.h
 CHECK_CFLAGS =	$$($(PKG_CONFIG) --cflags check)
@@ -151,7 +151,7 @@ FUZZ_FLAGS =	-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 FUZZ_LIB =	$(FUZZ_BUILD)/fuzzlib.o $(FUZZ_BUILD)/maildrop.o \
 		$(FUZZ_BUILD)/mbox.o $(FUZZ_BUILD)/mbox_cache.o \
 		$(FUZZ_BUILD)/maildir.o $(FUZZ_BUILD)/maildir_cache.o \
-		$(FUZZ_BUILD)/io.o \
+		$(FUZZ_BUILD)/cachefile.o $(FUZZ_BUILD)/io.o \
 		$(FUZZ_BUILD)/log.o $(FUZZ_BUILD)/util.o
 FUZZ_LINK =	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 		    $(filter %.o,$^) $(SODIUM_LIBS)

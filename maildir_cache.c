@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,53 +20,31 @@
 #define MDCACHE_NAME	".pop3d-cache"
 #define MDCACHE_TMP	".pop3d-cache.tmp"
 #define MDCACHE_MAGIC	"POP3DM1\n"
-#define MDCACHE_SUM	16
 #define MDREC_FIXED	(2 * 8 + 1)	/* stamp, size, base name length */
 
 struct mdhdr {
 	char		magic[8];
 	uint64_t	nrecs;
 	uint64_t	bodylen;
-	unsigned char	sum[MDCACHE_SUM];	/* BLAKE2b of header and body */
+	unsigned char	sum[CACHE_SUM];	/* BLAKE2b of header and body */
 };
 
-/* Records stream through a fixed buffer. */
-struct mdstream {
-	int			 fd;
-	char			 buf[IO_CHUNK];
-	size_t			 pos, end;
-	uint64_t		 left;
-	crypto_generichash_state h;
-};
 
 static size_t	base_len(const struct msg *);
-static uint64_t	base_hash(const char *, size_t);
 static uint32_t	*base_table(struct maildrop *, size_t *);
 static size_t	base_find(const struct maildrop *, const uint32_t *, size_t,
 		    const char *, size_t);
-static int	ms_get(struct mdstream *, void *, size_t);
-static int	ms_put(struct mdstream *, const void *, size_t);
-static int	ms_flush(struct mdstream *);
-static void	mdhdr_sum(const struct mdhdr *, unsigned char *,
-		    crypto_generichash_state *);
 
 uint64_t
 maildir_stamp(const struct stat *st)
 {
-	uint64_t	v[4], h = 14695981039346656037ULL;
-	size_t		i;
-	int		k;
+	unsigned char	v[4 * 8];
 
-	v[0] = (uint64_t)st->st_ino;
-	v[1] = (uint64_t)st->st_size;
-	v[2] = (uint64_t)st->st_mtim.tv_sec;
-	v[3] = (uint64_t)st->st_mtim.tv_nsec;
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		for (k = 0; k < 64; k += 8) {
-			h = (h ^ ((v[i] >> k) & 0xff)) * 1099511628211ULL;
-		}
-	}
-	return h;
+	put_le64(v, (uint64_t)st->st_ino);
+	put_le64(v + 8, (uint64_t)st->st_size);
+	put_le64(v + 16, (uint64_t)st->st_mtim.tv_sec);
+	put_le64(v + 24, (uint64_t)st->st_mtim.tv_nsec);
+	return fnv1a64(v, sizeof(v));
 }
 
 /* The base name ("new/" or "cur/" off, up to ':'): what names a message
@@ -74,18 +53,6 @@ static size_t
 base_len(const struct msg *m)
 {
 	return strcspn(m->name + 4, ":");
-}
-
-static uint64_t
-base_hash(const char *p, size_t n)
-{
-	uint64_t	h = 14695981039346656037ULL;
-	size_t		i;
-
-	for (i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-	}
-	return h;
 }
 
 /* An open-addressed table of message numbers + 1 by base name; *mask is
@@ -103,7 +70,7 @@ base_table(struct maildrop *md, size_t *mask)
 	tab = xcalloc(size, sizeof(*tab));
 	for (i = 0; i < md->nmsgs; i++) {
 		n = base_len(&md->msgs[i]);
-		h = (size_t)base_hash(md->msgs[i].name + 4, n) & (size - 1);
+		h = (size_t)fnv1a64(md->msgs[i].name + 4, n) & (size - 1);
 		while (tab[h] != 0) {
 			h = (h + 1) & (size - 1);
 		}
@@ -119,7 +86,7 @@ static size_t
 base_find(const struct maildrop *md, const uint32_t *tab, size_t mask,
     const char *p, size_t n)
 {
-	size_t	h = (size_t)base_hash(p, n) & mask, found = SIZE_MAX;
+	size_t	h = (size_t)fnv1a64(p, n) & mask, found = SIZE_MAX;
 	size_t	i;
 
 	for (; tab[h] != 0; h = (h + 1) & mask) {
@@ -135,92 +102,6 @@ base_find(const struct maildrop *md, const uint32_t *tab, size_t mask,
 	return found;
 }
 
-static int
-ms_get(struct mdstream *ms, void *p, size_t n)
-{
-	char	*out = p;
-	size_t	 k;
-	ssize_t	 r;
-
-	if (n > ms->left) {
-		return -1;
-	}
-	ms->left -= n;
-	while (n > 0) {
-		if (ms->pos == ms->end) {
-			do {
-				r = read(ms->fd, ms->buf, sizeof(ms->buf));
-			} while (r == -1 && errno == EINTR);
-			if (r <= 0) {
-				return -1;
-			}
-			ms->pos = 0;
-			ms->end = (size_t)r;
-		}
-		k = ms->end - ms->pos < n ? ms->end - ms->pos : n;
-		memcpy(out, ms->buf + ms->pos, k);
-		crypto_generichash_update(&ms->h,
-		    (const unsigned char *)ms->buf + ms->pos, k);
-		ms->pos += k;
-		out += k;
-		n -= k;
-	}
-	return 0;
-}
-
-static int
-ms_flush(struct mdstream *ms)
-{
-	size_t	off = 0;
-	ssize_t	w;
-
-	while (off < ms->end) {
-		w = write(ms->fd, ms->buf + off, ms->end - off);
-		if (w == -1 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	ms->end = 0;
-	return 0;
-}
-
-static int
-ms_put(struct mdstream *ms, const void *p, size_t n)
-{
-	const char	*s = p;
-	size_t		 k;
-
-	crypto_generichash_update(&ms->h, (const unsigned char *)p, n);
-	ms->left += n;
-	while (n > 0) {
-		if (ms->end == sizeof(ms->buf) && ms_flush(ms) == -1) {
-			return -1;
-		}
-		k = sizeof(ms->buf) - ms->end < n ? sizeof(ms->buf) - ms->end :
-		    n;
-		memcpy(ms->buf + ms->end, s, k);
-		ms->end += k;
-		s += k;
-		n -= k;
-	}
-	return 0;
-}
-
-static void
-mdhdr_sum(const struct mdhdr *mh, unsigned char *out,
-    crypto_generichash_state *h)
-{
-	struct mdhdr	c = *mh;
-
-	memset(c.sum, 0, sizeof(c.sum));
-	crypto_generichash_update(h, (const unsigned char *)&c, sizeof(c));
-	crypto_generichash_final(h, out, MDCACHE_SUM);
-}
-
 /*
  * Give each message whose base name and stamp (inode, size, mtime) the
  * cache holds the size it holds; the others keep MAILDIR_SIZE_UNKNOWN.
@@ -230,11 +111,11 @@ mdhdr_sum(const struct mdhdr *mh, unsigned char *out,
 size_t
 maildir_cache_apply(struct maildrop *md, int root)
 {
-	struct mdstream	*ms;
+	struct cstream	*ms = NULL;
 	struct mdhdr	 mh;
 	struct stat	 st;
 	struct msg	*m;
-	unsigned char	 rec[MDREC_FIXED], sum[MDCACHE_SUM];
+	unsigned char	 rec[MDREC_FIXED], sum[CACHE_SUM];
 	char		 base[NAME_MAX_LEN + 1] = "";
 	uint64_t	 i, size;
 	uint32_t	*tab;
@@ -248,24 +129,21 @@ maildir_cache_apply(struct maildrop *md, int root)
 		}
 		return 0;
 	}
-	ms = xcalloc(1, sizeof(*ms));
-	ms->fd = fd;
 	tab = base_table(md, &mask);
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    read(fd, &mh, sizeof(mh)) != (ssize_t)sizeof(mh) ||
+	    pread(fd, &mh, sizeof(mh), 0) != (ssize_t)sizeof(mh) ||
 	    memcmp(mh.magic, MDCACHE_MAGIC, sizeof(mh.magic)) != 0 ||
 	    mh.bodylen != (uint64_t)st.st_size - sizeof(mh) ||
 	    mh.nrecs > MAILDROP_MSGS_MAX ||
 	    mh.bodylen > mh.nrecs * (MDREC_FIXED + NAME_MAX_LEN)) {
 		goto done;
 	}
-	ms->left = mh.bodylen;
-	crypto_generichash_init(&ms->h, NULL, 0, MDCACHE_SUM);
+	ms = cs_new(fd, sizeof(mh), mh.bodylen);
 	/* Sizes go straight into the messages (all unknown until now) and
 	 * are taken back if the checksum fails at the end. */
 	for (i = 0; i < mh.nrecs; i++) {
-		if (ms_get(ms, rec, sizeof(rec)) == -1 || rec[16] == 0 ||
-		    ms_get(ms, base, rec[16]) == -1) {
+		if (cs_get(ms, rec, sizeof(rec)) == -1 || rec[16] == 0 ||
+		    cs_get(ms, base, rec[16]) == -1) {
 			goto done;
 		}
 		k = base_find(md, tab, mask, base, rec[16]);
@@ -282,8 +160,8 @@ maildir_cache_apply(struct maildrop *md, int root)
 			hits++;
 		}
 	}
-	mdhdr_sum(&mh, sum, &ms->h);
-	if (ms->left != 0 || sodium_memcmp(sum, mh.sum, sizeof(sum)) != 0) {
+	cs_sum(ms, &mh, sizeof(mh), offsetof(struct mdhdr, sum), sum);
+	if (cs_left(ms) != 0 || sodium_memcmp(sum, mh.sum, sizeof(sum)) != 0) {
 		log_warnx("%s/%s: damaged, ignored", md->path, MDCACHE_NAME);
 		goto done;
 	}
@@ -297,7 +175,9 @@ done:
 	}
 	free(tab);
 	close(fd);
-	free(ms);
+	if (ms != NULL) {
+		cs_free(ms);
+	}
 	return hits;
 }
 
@@ -305,7 +185,7 @@ done:
 void
 maildir_cache_save(struct maildrop *md, int root)
 {
-	struct mdstream	*ms;
+	struct cstream	*ms;
 	struct mdhdr	 mh;
 	unsigned char	 rec[MDREC_FIXED];
 	const struct msg *m;
@@ -318,15 +198,10 @@ maildir_cache_save(struct maildrop *md, int root)
 	if (fd == -1) {
 		return;
 	}
-	ms = xcalloc(1, sizeof(*ms));
-	ms->fd = fd;
+	ms = cs_new(fd, sizeof(mh), 0);
 	tab = base_table(md, &mask);
 	memset(&mh, 0, sizeof(mh));
 	memcpy(mh.magic, MDCACHE_MAGIC, sizeof(mh.magic));
-	crypto_generichash_init(&ms->h, NULL, 0, MDCACHE_SUM);
-	if (lseek(fd, sizeof(mh), SEEK_SET) == -1) {
-		r = -1;
-	}
 	for (i = 0; i < md->nmsgs && r == 0; i++) {
 		m = &md->msgs[i];
 		n = base_len(m);
@@ -339,16 +214,16 @@ maildir_cache_save(struct maildrop *md, int root)
 		put_le64(rec, m->stamp);
 		put_le64(rec + 8, m->size);
 		rec[16] = (unsigned char)n;
-		if ((r = ms_put(ms, rec, sizeof(rec))) == 0) {
-			r = ms_put(ms, m->name + 4, n);
+		if ((r = cs_put(ms, rec, sizeof(rec))) == 0) {
+			r = cs_put(ms, m->name + 4, n);
 		}
 		mh.nrecs++;
 	}
 	if (r == 0) {
-		r = ms_flush(ms);
+		r = cs_flush(ms);
 	}
-	mh.bodylen = ms->left;
-	mdhdr_sum(&mh, mh.sum, &ms->h);
+	mh.bodylen = cs_left(ms);
+	cs_sum(ms, &mh, sizeof(mh), offsetof(struct mdhdr, sum), mh.sum);
 	if (r == 0 && (pwrite(fd, &mh, sizeof(mh), 0) != (ssize_t)sizeof(mh) ||
 	    renameat(root, MDCACHE_TMP, root, MDCACHE_NAME) == -1)) {
 		r = -1;
@@ -359,5 +234,5 @@ maildir_cache_save(struct maildrop *md, int root)
 	}
 	close(fd);
 	free(tab);
-	free(ms);
+	cs_free(ms);
 }

@@ -568,13 +568,7 @@ count_lf(const char *p, size_t n, size_t *lfs)
 uint64_t
 mbox_from_digest(const char *p, size_t n)
 {
-	uint64_t	h = 14695981039346656037ULL;
-	size_t		i;
-
-	for (i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-	}
-	return h;
+	return fnv1a64(p, n);
 }
 
 /* Account for the whole lines buf[pos, pos+n), which hold lfs LFs and

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,6 @@
 #define CACHE_SUFFIX	".pop3d-cache"
 #define CACHE_TMP	".pop3d-cache.tmp"
 #define CACHE_MAGIC	"POP3DC1\n"
-#define CACHE_SUM	16
 /* from, off, len, size, the From_ line's digest, the UIDL's length */
 #define REC_FIXED	(5 * 8 + 1)
 
@@ -40,22 +40,8 @@ struct chdr {
 	unsigned char	sum[CACHE_SUM];	/* BLAKE2b of header (sum 0) and body */
 };
 
-/* A stream through a fixed buffer: the cache is never held whole. */
-struct cstream {
-	int			 fd;
-	char			 buf[IO_CHUNK];
-	size_t			 pos, end;
-	uint64_t		 left;		/* octets still to read */
-	off_t			 at;		/* file offset of the next read */
-	crypto_generichash_state h;
-};
 
 static void	cache_path(char *, size_t, const char *, const char *);
-static int	cs_get(struct cstream *, void *, size_t);
-static int	cs_put(struct cstream *, const void *, size_t);
-static int	cs_flush(struct cstream *);
-static void	hdr_sum(const struct chdr *, unsigned char *,
-		    crypto_generichash_state *);
 static int	rec_ok(const struct msg *, const struct msg *, off_t);
 static int	from_read(int, const struct msg *, uint64_t *);
 static int	froms_ok(int, const struct msg *, size_t);
@@ -68,97 +54,6 @@ cache_path(char *out, size_t size, const char *path, const char *suffix)
 	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
 		fatalx("path too long: %s%s", path, suffix);
 	}
-}
-
-/* The next n octets of the stream, hashed; -1 at its end or on error. */
-static int
-cs_get(struct cstream *cs, void *p, size_t n)
-{
-	char	*out = p;
-	size_t	 k;
-	ssize_t	 r;
-
-	if (n > cs->left) {
-		return -1;
-	}
-	cs->left -= n;
-	while (n > 0) {
-		if (cs->pos == cs->end) {
-			r = pread(cs->fd, cs->buf, sizeof(cs->buf), cs->at);
-			if (r == -1 && errno == EINTR) {
-				continue;
-			}
-			if (r <= 0) {
-				return -1;
-			}
-			cs->at += r;
-			cs->pos = 0;
-			cs->end = (size_t)r;
-		}
-		k = cs->end - cs->pos < n ? cs->end - cs->pos : n;
-		memcpy(out, cs->buf + cs->pos, k);
-		crypto_generichash_update(&cs->h,
-		    (const unsigned char *)cs->buf + cs->pos, k);
-		cs->pos += k;
-		out += k;
-		n -= k;
-	}
-	return 0;
-}
-
-static int
-cs_flush(struct cstream *cs)
-{
-	ssize_t	w;
-	size_t	off = 0;
-
-	while (off < cs->end) {
-		w = pwrite(cs->fd, cs->buf + off, cs->end - off, cs->at);
-		if (w == -1 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return -1;
-		}
-		off += (size_t)w;
-		cs->at += w;
-	}
-	cs->end = 0;
-	return 0;
-}
-
-static int
-cs_put(struct cstream *cs, const void *p, size_t n)
-{
-	const char	*s = p;
-	size_t		 k;
-
-	crypto_generichash_update(&cs->h, (const unsigned char *)p, n);
-	cs->left += n;
-	while (n > 0) {
-		if (cs->end == sizeof(cs->buf) && cs_flush(cs) == -1) {
-			return -1;
-		}
-		k = sizeof(cs->buf) - cs->end < n ? sizeof(cs->buf) - cs->end : n;
-		memcpy(cs->buf + cs->end, s, k);
-		cs->end += k;
-		s += k;
-		n -= k;
-	}
-	return 0;
-}
-
-/* The checksum: the header with its sum zeroed, after the body's octets
- * that h has seen. */
-static void
-hdr_sum(const struct chdr *ch, unsigned char *out,
-    crypto_generichash_state *h)
-{
-	struct chdr	c = *ch;
-
-	memset(c.sum, 0, sizeof(c.sum));
-	crypto_generichash_update(h, (const unsigned char *)&c, sizeof(c));
-	crypto_generichash_final(h, out, CACHE_SUM);
 }
 
 /* A record must describe a message that the scan could have found: in
@@ -241,7 +136,7 @@ int
 mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 {
 	char			 path[LOCATION_MAX + 64];
-	struct cstream		*cs;
+	struct cstream		*cs = NULL;
 	struct chdr		 ch;
 	struct stat		 cst;
 	struct msg		*m;
@@ -253,9 +148,6 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		return -1;
 	}
-	cs = xcalloc(1, sizeof(*cs));
-	cs->fd = fd;
-	cs->at = sizeof(ch);
 	if (fstat(fd, &cst) == -1 || !S_ISREG(cst.st_mode) ||
 	    cst.st_size < (off_t)sizeof(ch) ||
 	    pread(fd, &ch, sizeof(ch), 0) != (ssize_t)sizeof(ch) ||
@@ -276,8 +168,7 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	    ch.ctime_ns != st->st_ctim.tv_nsec) {
 		goto done;
 	}
-	cs->left = ch.bodylen;
-	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
+	cs = cs_new(fd, sizeof(ch), ch.bodylen);
 	for (i = 0; i < ch.nmsgs; i++) {
 		if ((m = maildrop_add(md, &cap)) == NULL ||
 		    cs_get(cs, rec, sizeof(rec)) == -1 ||
@@ -295,8 +186,8 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 			goto done;
 		}
 	}
-	hdr_sum(&ch, sum, &cs->h);
-	if (cs->left != 0 || sodium_memcmp(sum, ch.sum, sizeof(sum)) != 0) {
+	cs_sum(cs, &ch, sizeof(ch), offsetof(struct chdr, sum), sum);
+	if (cs_left(cs) != 0 || sodium_memcmp(sum, ch.sum, sizeof(sum)) != 0) {
 		log_warnx("%s: damaged, ignored", path);
 		goto done;
 	}
@@ -314,7 +205,9 @@ done:
 		md->msgs = NULL;
 	}
 	close(fd);
-	free(cs);
+	if (cs != NULL) {
+		cs_free(cs);
+	}
 	return r;
 }
 
@@ -364,10 +257,7 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 	(void)clock_gettime(CLOCK_REALTIME, &now);
 	ch.racy = now.tv_sec - st->st_ctim.tv_sec < mbox_cache_racy_secs ||
 	    now.tv_sec - st->st_mtim.tv_sec < mbox_cache_racy_secs;
-	cs = xcalloc(1, sizeof(*cs));
-	cs->fd = fd;
-	cs->at = sizeof(ch);
-	crypto_generichash_init(&cs->h, NULL, 0, CACHE_SUM);
+	cs = cs_new(fd, sizeof(ch), 0);
 	for (i = 0; i < nmsgs && r == 0; i++) {
 		m = &msgs[i];
 		n = strlen(m->uidl);
@@ -385,8 +275,8 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 	if (r == 0) {
 		r = cs_flush(cs);
 	}
-	ch.bodylen = cs->left;
-	hdr_sum(&ch, ch.sum, &cs->h);
+	ch.bodylen = cs_left(cs);
+	cs_sum(cs, &ch, sizeof(ch), offsetof(struct chdr, sum), ch.sum);
 	if (r == 0 && (pwrite(fd, &ch, sizeof(ch), 0) != (ssize_t)sizeof(ch) ||
 	    rename(tmp, path) == -1)) {
 		r = -1;
@@ -396,7 +286,7 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 		(void)unlink(tmp);
 	}
 	close(fd);
-	free(cs);
+	cs_free(cs);
 }
 
 /* Drop the cache (after the file was rewritten in a way it cannot follow). */

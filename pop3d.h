@@ -72,6 +72,8 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 /* How many octets of p[0, n) are c, sixteen at a time. */
 uint64_t count_octet(const char *, size_t, char);
+/* FNV-1a, 64 bits: tells values apart; no defence against anyone. */
+uint64_t fnv1a64(const void *, size_t);
 /* Little-endian 64-bit numbers in the caches' files. */
 uint64_t get_le64(const unsigned char *);
 void	 put_le64(unsigned char *, uint64_t);
@@ -205,6 +207,25 @@ struct msg *maildrop_add(struct maildrop *, size_t *);
 /* Take and drop the MDA locks (fcntl and PATH.lock) on md. */
 enum md_status mbox_lock(struct maildrop *);
 void	 mbox_unlock(struct maildrop *);
+/* cachefile.c: a cache file's records, streamed through a fixed buffer
+ * with a BLAKE2b of every octet read or written. */
+#define CACHE_SUM	16		/* octets of a cache's checksum */
+struct cstream;
+/* A stream on fd from offset at, with left octets to read (0 to write). */
+struct cstream *cs_new(int, off_t, uint64_t);
+void	 cs_free(struct cstream *);
+/* Octets still to read; or, writing, written so far. */
+uint64_t cs_left(const struct cstream *);
+/* The next n octets, hashed; -1 past what is left or on an error. */
+int	 cs_get(struct cstream *, void *, size_t);
+/* Buffer n octets, hashed; -1 on a write error. */
+int	 cs_put(struct cstream *, const void *, size_t);
+int	 cs_flush(struct cstream *);
+/* The checksum: what passed, then the n-octet header with its CACHE_SUM
+ * octets at sumoff taken as zero. */
+void	 cs_sum(struct cstream *, const void *, size_t, size_t,
+	    unsigned char *);
+
 /* mbox_cache.c: the scan's results kept in PATH.pop3d-cache. */
 int	 mbox_cache_load(struct maildrop *, const struct stat *, off_t *);
 void	 mbox_cache_save(struct maildrop *, const struct stat *);

@@ -136,3 +136,17 @@ put_le64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 	}
 }
+
+/* FNV-1a, 64 bits: for telling apart, never for guarding against anyone. */
+uint64_t
+fnv1a64(const void *p, size_t n)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = 14695981039346656037ULL;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ s[i]) * 1099511628211ULL;
+	}
+	return h;
+}
