@@ -81,7 +81,7 @@
 /* TOP's first read: a header seldom needs more (a power of 2 that divides
  * IO_CHUNK; io.c doubles it from there). */
 #define IO_TOP_READ		(4 * 1024)
-/* RETR to a client that waits for it (nothing more in the input) is
+/* RETR or TOP to a client that waits for it (nothing more in the input) is
  * written out whenever this much is ready, so that the client reads while
  * pop3d makes the rest. */
 #define IO_EARLY_FLUSH		(8 * 1024)
