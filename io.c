@@ -445,21 +445,20 @@ sizer_init(struct sizer *sz)
 void
 sizer_feed(struct sizer *sz, const char *p, size_t n)
 {
-	const char	*end = p + n, *lf;
+	const char	*end = p + n, *cr;
 
 	if (n == 0) {
 		return;
 	}
-	sz->size += n;
-	while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		if (!(lf == p ? sz->lastcr : lf[-1] == '\r')) {
-			sz->size++;	/* the CR io_send_msg adds */
-		}
-		p = lf + 1;
-		sz->lastcr = 0;
-		if (p == end) {
-			break;
-		}
+	/* Each LF gains the CR io_send_msg adds, unless a CR is before it
+	 * (in this piece, or at the end of the last one). */
+	sz->size += n + count_octet(p, n, '\n');
+	if (sz->lastcr && p[0] == '\n') {
+		sz->size--;
+	}
+	for (cr = p; (cr = memchr(cr, '\r', (size_t)(end - cr))) != NULL &&
+	    ++cr < end;) {
+		sz->size -= *cr == '\n';
 	}
 	sz->lastcr = end[-1] == '\r';
 	sz->lastlf = end[-1] == '\n';

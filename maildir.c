@@ -69,16 +69,14 @@ set_uidl(struct msg *m, const char *name)
 	sodium_bin2hex(m->uidl, sizeof(m->uidl), sum, sizeof(sum));
 }
 
-/* Octets of the file as sent with CRLF line ends (as sizer_feed counts
- * them, but LFs sixteen at a time); buf has IO_CHUNK. */
+/* Octets of the file as sent with CRLF line ends; buf has IO_CHUNK. */
 static int
 msg_size(int fd, struct msg *m, char *buf)
 {
-	uint64_t	 size = 0;
-	ssize_t		 n;
-	const char	*cr, *end;
-	int		 lastcr = 0, lastlf = 1;
+	struct sizer	sz;
+	ssize_t		n;
 
+	sizer_init(&sz);
 	while ((n = read(fd, buf, IO_CHUNK)) != 0) {
 		if (n == -1 && errno == EINTR) {
 			continue;
@@ -86,21 +84,9 @@ msg_size(int fd, struct msg *m, char *buf)
 		if (n == -1) {
 			return -1;
 		}
-		/* Each LF gains a CR, unless a CR is already before it. */
-		end = buf + n;
-		size += (uint64_t)n + count_octet(buf, (size_t)n, '\n');
-		if (lastcr && buf[0] == '\n') {
-			size--;
-		}
-		for (cr = buf; (cr = memchr(cr, '\r', (size_t)(end - cr))) !=
-		    NULL && ++cr < end;) {
-			size -= *cr == '\n';
-		}
-		lastcr = end[-1] == '\r';
-		lastlf = end[-1] == '\n';
+		sizer_feed(&sz, buf, (size_t)n);
 	}
-	/* An unterminated last line is sent with a CRLF after it. */
-	m->size = size + (lastlf ? 0 : lastcr ? 1 : 2);
+	m->size = sizer_end(&sz);
 	return 0;
 }
 

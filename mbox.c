@@ -29,7 +29,6 @@
 #define STASH_MIN	(64 * 1024)
 #define MARKER_LEN	16
 #define SCAN_AHEAD	128	/* a From_ test or an X-UIDL header fits */
-#define PATH_EXTRA	64	/* room for suffixes, host name and pid */
 
 /* The journal's header; the kept segments (struct jseg) follow it, then
  * room for one stash record, then the progress records (pop3d(8),
@@ -153,20 +152,11 @@ static int	recover_redo(struct upd *, int);
 static int	write_all(int, const void *, size_t, off_t);
 static int	read_all(int, void *, size_t, off_t);
 static int	fsync_dir(const char *);
-static void	path_with(char *, size_t, const char *, const char *);
 
 const struct backend mbox_backend = {
 	"mbox", mbox_scan, mbox_open_msg, mbox_close_msg, mbox_update,
 	mbox_recover, mbox_pending
 };
-
-static void
-path_with(char *out, size_t size, const char *path, const char *suffix)
-{
-	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
-		fatalx("path too long: %s%s", path, suffix);
-	}
-}
 
 static int
 write_all(int fd, const void *p, size_t n, off_t off)
@@ -916,8 +906,8 @@ mbox_scan(struct maildrop *md)
 	sc->md = md;
 	sc->fsize = st.st_size;
 	/* A cache of this very file, unchanged, spares the scan. */
-	cached = mbox_cache_load(md, &st, &sc->base) == 0;
-	start = sc->base;
+	cached = mbox_cache_load(md, &st) == 0;
+	start = sc->base = cached ? st.st_size : 0;
 	sc->cap = md->nmsgs;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = scan_bus;
@@ -925,7 +915,7 @@ mbox_scan(struct maildrop *md)
 	(void)sigaction(SIGBUS, &sa, &osa);
 	if (sigsetjmp(scan_jmp, 1) == 0) {
 		r = scan_run(sc);
-		if (r == MD_OK && (!cached || start < st.st_size)) {
+		if (r == MD_OK && !cached) {
 			mbox_cache_save(md, &st);
 		}
 	} else {

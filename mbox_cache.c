@@ -41,20 +41,13 @@ struct chdr {
 };
 
 
-static void	cache_path(char *, size_t, const char *, const char *);
 static int	rec_ok(const struct msg *, const struct msg *, off_t);
 static int	from_read(int, const struct msg *, uint64_t *);
 static int	froms_ok(int, const struct msg *, size_t);
 static void	cache_write(const char *, const struct msg *, size_t,
 		    const struct stat *);
 
-static void
-cache_path(char *out, size_t size, const char *path, const char *suffix)
-{
-	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
-		fatalx("path too long: %s%s", path, suffix);
-	}
-}
+
 
 /* A record must describe a message that the scan could have found: in
  * order after prev (NULL for the first), inside size octets. */
@@ -124,18 +117,18 @@ froms_ok(int fd, const struct msg *msgs, size_t n)
 /*
  * Fill md->msgs from the cache if it describes this file (st, fd locked)
  * exactly as it is: same inode, size, modification and change times, and
- * written when those were already CACHE_RACY_SECS old.  *resume is then
- * st->st_size: nothing is left to scan.  -1 when the cache is missing,
- * damaged, racy or for a file that has changed in any way, appends
- * included: the caller scans from 0.  (An append cannot be told from a
+ * written when those were already CACHE_RACY_SECS old: 0, and nothing is
+ * left to scan.  -1 when the cache is missing, damaged, racy or for a
+ * file that has changed in any way, appends included: the caller scans
+ * from 0.  (An append cannot be told from a
  * rewrite that kept the cached separators where they were and put new
  * ones between them without reading the file, and trusting such a cache
  * could join two messages into one: pop3d(8), "The mbox cache".)
  */
 int
-mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
+mbox_cache_load(struct maildrop *md, const struct stat *st)
 {
-	char			 path[LOCATION_MAX + 64];
+	char			 path[LOCATION_MAX + PATH_EXTRA];
 	struct cstream		*cs = NULL;
 	struct chdr		 ch;
 	struct stat		 cst;
@@ -144,7 +137,7 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	size_t			 cap = 0, i;
 	int			 fd, r = -1;
 
-	cache_path(path, sizeof(path), md->path, CACHE_SUFFIX);
+	path_with(path, sizeof(path), md->path, CACHE_SUFFIX);
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		return -1;
 	}
@@ -196,7 +189,6 @@ mbox_cache_load(struct maildrop *md, const struct stat *st, off_t *resume)
 	    froms_ok(md->fd, md->msgs + md->nmsgs - 1, 1) == -1) {
 		goto done;
 	}
-	*resume = st->st_size;
 	r = 0;
 done:
 	if (r == -1) {
@@ -224,7 +216,8 @@ static void
 cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
     const struct stat *st)
 {
-	char			 path[LOCATION_MAX + 64], tmp[LOCATION_MAX + 64];
+	char			 path[LOCATION_MAX + PATH_EXTRA];
+	char			 tmp[LOCATION_MAX + PATH_EXTRA];
 	struct cstream		*cs;
 	struct chdr		 ch;
 	struct timespec		 now;
@@ -233,8 +226,8 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 	size_t			 i, n;
 	int			 fd, r = 0;
 
-	cache_path(path, sizeof(path), mbox, CACHE_SUFFIX);
-	cache_path(tmp, sizeof(tmp), mbox, CACHE_TMP);
+	path_with(path, sizeof(path), mbox, CACHE_SUFFIX);
+	path_with(tmp, sizeof(tmp), mbox, CACHE_TMP);
 	if (nmsgs == 0) {
 		(void)unlink(path);
 		return;
@@ -293,8 +286,8 @@ cache_write(const char *mbox, const struct msg *msgs, size_t nmsgs,
 void
 mbox_cache_drop(const char *mbox)
 {
-	char	path[LOCATION_MAX + 64];
+	char	path[LOCATION_MAX + PATH_EXTRA];
 
-	cache_path(path, sizeof(path), mbox, CACHE_SUFFIX);
+	path_with(path, sizeof(path), mbox, CACHE_SUFFIX);
 	(void)unlink(path);
 }

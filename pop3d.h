@@ -74,6 +74,12 @@ char	*xstrdup(const char *);
 uint64_t count_octet(const char *, size_t, char);
 /* FNV-1a, 64 bits: tells values apart; no defence against anyone. */
 uint64_t fnv1a64(const void *, size_t);
+/* path and a suffix ("PATH.lock" and the like) into a buffer; fatal if
+ * it does not fit. */
+void	 path_with(char *, size_t, const char *, const char *);
+/* Octets a buffer for path_with needs beyond LOCATION_MAX: suffixes, and a
+ * host name and pid for a dotlock's temporary name. */
+#define PATH_EXTRA	64
 /* Little-endian 64-bit numbers in the caches' files. */
 uint64_t get_le64(const unsigned char *);
 void	 put_le64(unsigned char *, uint64_t);
@@ -227,7 +233,7 @@ void	 cs_sum(struct cstream *, const void *, size_t, size_t,
 	    unsigned char *);
 
 /* mbox_cache.c: the scan's results kept in PATH.pop3d-cache. */
-int	 mbox_cache_load(struct maildrop *, const struct stat *, off_t *);
+int	 mbox_cache_load(struct maildrop *, const struct stat *);
 void	 mbox_cache_save(struct maildrop *, const struct stat *);
 void	 mbox_cache_drop(const char *);
 /* The digest of a From_ line's first MBOX_FROM_DIGEST octets (FNV-1a: it

@@ -1,5 +1,6 @@
 /* util.c: checked number parsing, checked allocation, clocks. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,4 +150,14 @@ fnv1a64(const void *p, size_t n)
 		h = (h ^ s[i]) * 1099511628211ULL;
 	}
 	return h;
+}
+
+/* path and suffix into out (of size octets); a path that does not fit is
+ * fatal: the locations are bounded long before. */
+void
+path_with(char *out, size_t size, const char *path, const char *suffix)
+{
+	if ((size_t)snprintf(out, size, "%s%s", path, suffix) >= size) {
+		fatalx("path too long: %s%s", path, suffix);
+	}
 }

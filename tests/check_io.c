@@ -1292,10 +1292,6 @@ io_suite(void)
 int
 main(void)
 {
-	if (sodium_init() == -1) {
-		return EXIT_FAILURE;
-	}
-	log_init(LOG_TO_STDERR);
 	signal(SIGPIPE, SIG_IGN);
-	return run_suite(io_suite());
+	return run_unit_suite(io_suite());
 }

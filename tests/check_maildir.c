@@ -28,7 +28,6 @@ static void	 put(const char *, const void *, size_t);
 static int	 exists(const char *);
 static void	 populate(void);
 static void	 open_ok(struct maildrop *);
-static uint64_t	 ref_size(const char *, size_t);
 static size_t	 find(const struct maildrop *, const char *);
 static size_t	 random_file(size_t, char *, uint32_t *);
 static size_t	 open_check_sizes(void);
@@ -147,24 +146,6 @@ open_ok(struct maildrop *md)
 
 #define RETR(md, i, lines, w)	\
 	expect_retr((md), (i), (lines), (w), sizeof(w) - 1)
-
-/* Octets as sent with CRLF line ends, before dot-stuffing. */
-static uint64_t
-ref_size(const char *p, size_t n)
-{
-	uint64_t	s = n;
-	size_t		i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
-			s++;
-		}
-	}
-	if (n > 0 && p[n - 1] != '\n') {
-		s += p[n - 1] == '\r' ? 1 : 2;
-	}
-	return s;
-}
 
 /* The index of the message named name ("new/..." or "cur/..."). */
 static size_t
@@ -658,9 +639,5 @@ maildir_suite(void)
 int
 main(void)
 {
-	if (sodium_init() == -1) {
-		return EXIT_FAILURE;
-	}
-	log_init(LOG_TO_STDERR);
-	return run_suite(maildir_suite());
+	return run_unit_suite(maildir_suite());
 }

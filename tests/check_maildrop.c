@@ -489,9 +489,5 @@ maildrop_suite(void)
 int
 main(void)
 {
-	if (sodium_init() == -1) {
-		return EXIT_FAILURE;
-	}
-	log_init(LOG_TO_STDERR);
-	return run_suite(maildrop_suite());
+	return run_unit_suite(maildrop_suite());
 }

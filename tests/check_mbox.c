@@ -85,7 +85,6 @@ static void	 copy_fixture(const char *);
 static int	 exists(const char *);
 static void	 check_no_leftovers(const char *);
 static void	 open_ok(struct maildrop *, const char *);
-static uint64_t	 ref_size(const char *, size_t);
 static size_t	 ref_parse(const char *, size_t, struct ref *, size_t);
 static void	 check_fixture(const char *, const struct want *, size_t);
 static void	 update_plain(const int *);
@@ -224,24 +223,6 @@ open_ok(struct maildrop *md, const char *path)
 	ck_assert_int_eq(maildrop_open(md, path, &mbox_backend), MD_OK);
 	ck_assert_ptr_eq(md->be, &mbox_backend);
 	check_no_leftovers(path);
-}
-
-/* Octets as sent with CRLF line ends, before dot-stuffing. */
-static uint64_t
-ref_size(const char *p, size_t n)
-{
-	uint64_t	s = n;
-	size_t		i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
-			s++;
-		}
-	}
-	if (n > 0 && p[n - 1] != '\n') {
-		s += p[n - 1] == '\r' ? 1 : 2;
-	}
-	return s;
 }
 
 /* The messages of an mbox by the rules of SPEC (RFC 4155): a From_ line
@@ -2759,9 +2740,5 @@ mbox_suite(void)
 int
 main(void)
 {
-	if (sodium_init() == -1) {
-		return EXIT_FAILURE;
-	}
-	log_init(LOG_TO_STDERR);
-	return run_suite(mbox_suite());
+	return run_unit_suite(mbox_suite());
 }

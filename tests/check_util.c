@@ -187,9 +187,5 @@ util_suite(void)
 int
 main(void)
 {
-	if (sodium_init() == -1) {
-		return EXIT_FAILURE;
-	}
-	log_init(LOG_TO_STDERR);
-	return run_suite(util_suite());
+	return run_unit_suite(util_suite());
 }

@@ -1,7 +1,7 @@
 /* tests/sendlib.h: what the maildrop runners share: a message seen as
- * the client would see it (RETR or TOP through io_send_msg in a child), a
- * model of what RETR must send, written independently of io.c, and the
- * checks every UIDL must pass. */
+ * the client would see it (RETR or TOP through io_send_msg in a child),
+ * models of what RETR must send and of its size, written independently of
+ * io.c, and the checks every UIDL must pass. */
 #ifndef SENDLIB_H
 #define SENDLIB_H
 
@@ -40,6 +40,24 @@ read_file(const char *path, struct buf *b)
 		ck_assert_int_eq(r, (ssize_t)b->n);
 	}
 	close(fd);
+}
+
+/* Octets as sent with CRLF line ends, before dot-stuffing. */
+static inline uint64_t
+ref_size(const char *p, size_t n)
+{
+	uint64_t	s = n;
+	size_t		i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) {
+			s++;
+		}
+	}
+	if (n > 0 && p[n - 1] != '\n') {
+		s += p[n - 1] == '\r' ? 1 : 2;
+	}
+	return s;
 }
 
 /* RETR (lines -1) or TOP of message i, sent by a child into a pipe. */
